@@ -1,0 +1,38 @@
+"""The `syncbeat` command line: a thin skin over :class:`syncbeat.Syncbeat`."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from ..errors import ConfigError, SyncbeatError
+from .app import HardStop, app, settings
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point: library errors become a message and an exit status, never a
+    traceback (unless --debug). Usage errors are Typer's: exit status 2."""
+    from . import render
+
+    try:
+        app()
+    except SyncbeatError as exc:
+        if settings.debug:
+            traceback.print_exc()
+        render.err.print(f"[red]error:[/red] {render.escape(exc.message)}")
+        if exc.hint:
+            render.err.print(f"  [bold]hint:[/bold] {render.escape(exc.hint)}")
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except HardStop:
+        render.err.print("Aborted. Every committed batch is kept: run the same command "
+                         "again to resume.")
+        sys.exit(130)
+    except Exception as exc:
+        if settings.debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        render.err.print(f"[red]internal error:[/red] {type(exc).__name__}: {render.escape(first)}")
+        render.err.print("  Run again with --debug for the traceback, and please report it.")
+        sys.exit(1)

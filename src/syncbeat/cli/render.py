@@ -1,0 +1,171 @@
+"""How the CLI shows things: progress bars, tables, JSON. No decisions here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..models import EventView, JobView, PipelineView
+from ..progress import Snapshot
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} rows/s"
+
+
+class _Rows(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        total = f"{int(task.total):,}" if task.total is not None else "?"
+        return Text(f"{int(task.completed):,}/{total} rows")
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(rate(task.fields.get("rate")), style="cyan")
+
+
+class _Eta(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"ETA {duration(task.fields.get('eta'))}", style="magenta")
+
+
+class SyncProgress:
+    """A live bar fed by syncbeat's own figures (its EWMA rate and ETA, not Rich's)."""
+
+    def __init__(self, label: str) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+            _Rows(), _Rate(), _Eta(), console=err, transient=False,
+        )
+        self._task = self._bar.add_task(label, total=None, rate=None, eta=None)
+
+    def __enter__(self) -> SyncProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def update(self, snap: Snapshot) -> None:
+        self._bar.update(self._task, completed=snap.rows_done, total=snap.rows_total,
+                         rate=snap.rate, eta=snap.eta_seconds)
+
+    def message(self, text: str) -> None:
+        self._bar.console.print(text)
+
+
+def as_json(value: BaseModel | Sequence[BaseModel]) -> None:
+    data: Any = (
+        value.model_dump(mode="json") if isinstance(value, BaseModel)
+        else [v.model_dump(mode="json") for v in value]
+    )
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "–"
+
+
+_STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "queued": "yellow",
+                 "paused": "magenta", "cancelled": "dim"}
+
+
+def status(value: str) -> Text:
+    return Text(value, style=_STATUS_STYLE.get(value, ""))
+
+
+def jobs_table(jobs: Sequence[JobView]) -> None:
+    table = Table("id", "pipeline", "status", "progress", "rows", "rate", "ETA", "attempt",
+                  "created")
+    for job in jobs:
+        pct = "–" if job.percent is None else f"{job.percent:.0f}%"
+        total = "?" if job.rows_total is None else f"{job.rows_total:,}"
+        table.add_row(str(job.id), job.pipeline, status(job.status), pct,
+                      f"{job.rows_done:,}/{total}", rate(job.rows_per_second),
+                      duration(job.eta_seconds) if job.status == "running" else "–",
+                      f"{job.attempt}/{job.max_attempts}", _when(job.created_at))
+    out.print(table if jobs else "No jobs.")
+
+
+def job_detail(job: JobView) -> None:
+    pct = "" if job.percent is None else f" ({job.percent:.1f}%)"
+    total = "?" if job.rows_total is None else f"{job.rows_total:,}"
+    lines = [
+        ("job", f"{job.id} ({job.kind} sync of pipeline {job.pipeline})"),
+        ("status", status(job.status).markup + (f" — {job.requested} requested"
+                                                if job.requested else "")),
+        ("source", job.source),
+        ("destination", job.destination),
+        ("progress", f"{job.rows_done:,} of {total} rows{pct}"),
+        ("rate", rate(job.rows_per_second)),
+        ("ETA", duration(job.eta_seconds) if job.status == "running" else "–"),
+        ("owner", job.owner or "–"),
+        ("heartbeat", "–" if job.heartbeat_age_seconds is None
+         else f"{job.heartbeat_age_seconds:.1f}s ago (lease epoch {job.lease_epoch})"),
+        ("attempt", f"{job.attempt} of {job.max_attempts}"),
+        ("checkpoint", json.dumps(job.checkpoint, ensure_ascii=False) if job.checkpoint else "–"),
+        ("created", _when(job.created_at)),
+        ("started", _when(job.started_at)),
+        ("finished", _when(job.finished_at)),
+    ]
+    if job.last_error:
+        lines.append(("last error", f"[red]{escape(job.last_error)}[/red]"))
+    for name, value in lines:
+        out.print(f"[bold]{name:>12}[/bold]  {value if name in ('status', 'last error') else escape(str(value))}")
+    if job.events:
+        out.print("\n[bold]recent events[/bold]")
+        events_table(job.events)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as _escape
+
+    return _escape(text)
+
+
+def events_table(events: Sequence[EventView]) -> None:
+    table = Table("at", "event", "epoch", "message", box=None, pad_edge=False)
+    for e in events:
+        table.add_row(_when(e.at), e.kind, str(e.lease_epoch or "–"), escape(e.message))
+    out.print(table)
+
+
+def pipelines_table(pipelines: Sequence[PipelineView]) -> None:
+    table = Table("name", "source", "destination", "key", "mode", "batch")
+    for p in pipelines:
+        table.add_row(p.name, escape(f"{p.source_url} {p.source_table or '(query)'}"),
+                      escape(f"{p.dest_url} {p.dest_table}"), ",".join(p.key) or "(primary key)",
+                      p.mode, f"{p.batch_size:,}")
+    out.print(table if pipelines else "No pipelines.")
+
+
+def pipeline_detail(p: PipelineView) -> None:
+    for name, value in p.model_dump(mode="json").items():
+        out.print(f"[bold]{name:>20}[/bold]  {escape(str(value))}")

@@ -1,0 +1,51 @@
+"""Every default syncbeat uses, in one place, each with the reason for its value.
+
+Relations that must hold: ``LEASE_TTL`` is several ``HEARTBEAT_INTERVAL``s, so that a
+worker misses a few heartbeats (a slow store, a GC pause) before it can lose its job;
+``BATCH_TIMEOUT`` is well above the time a healthy batch takes.
+"""
+
+from __future__ import annotations
+
+STORE_URL = "sqlite:///syncbeat.db"
+"""The embedded store: one SQLite file in the working directory, enough for one machine."""
+
+BATCH_SIZE = 5_000
+"""Rows per batch. Large enough that per-batch costs (one query, one commit, one
+checkpoint) stay a few percent of the work; small enough that a crash redoes little and
+memory stays O(batch)."""
+
+MODE = "upsert"
+"""Upsert is idempotent on the key, so even a redone batch cannot duplicate a row."""
+
+BATCH_MAX_RETRIES = 5
+"""Retries of one batch on transient errors before the job fails (its checkpoint stays
+on that batch, so running it again continues there)."""
+
+RETRY_INITIAL_SECONDS = 0.5
+"""First backoff; each retry doubles it, with jitter, up to ``RETRY_MAX_SECONDS``."""
+
+RETRY_MAX_SECONDS = 30.0
+"""Cap on one backoff, so a long outage is retried at a steady pace, not ever slower."""
+
+HEARTBEAT_INTERVAL = 30.0
+"""Seconds between lease renewals. The value users of hand-rolled job tables expect."""
+
+LEASE_TTL = 300.0
+"""Seconds a lease lives without a renewal: ten heartbeats. A job whose worker died is
+taken over after at most ``LEASE_TTL + HEARTBEAT_INTERVAL`` (the reaper's period)."""
+
+MAX_ATTEMPTS = 5
+"""Claims of one job (first run, takeovers, retries) before the reaper fails it, so a job
+that kills every worker that touches it cannot loop forever."""
+
+BATCH_TIMEOUT = 600.0
+"""Seconds a batch may make no progress before it is abandoned as stuck."""
+
+RATE_SMOOTHING = 0.3
+"""Weight of the newest batch in the EWMA of rows/s: reacts within a few batches but
+ignores one slow commit."""
+
+STATE_TABLE = "_syncbeat_state"
+"""The table in each SQL destination that holds, per job, the last committed key and the
+fencing token, written in the same transaction as the batch's rows."""

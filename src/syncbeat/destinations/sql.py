@@ -1,0 +1,224 @@
+"""A SQL table as a destination: creates it, and writes each batch with its state row
+in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from .. import typemap, urls
+from ..checkpoint import Checkpoint
+from ..errors import ConfigError, DestinationError
+from ..retry import classify
+from . import state
+
+log = logging.getLogger(__name__)
+
+MODES = ("upsert", "append", "replace")
+
+
+def _split_name(name: str) -> tuple[str | None, str]:
+    schema, _, table = name.rpartition(".")
+    return schema or None, table
+
+
+class SqlDestination:
+    """Writes into one table of any SQLAlchemy database.
+
+    ``upsert`` inserts or updates on the key; ``append`` inserts; ``replace`` loads a
+    staging table and swaps it in at the end, so readers never see a half-loaded table.
+    """
+
+    def __init__(self, url: str, table: str, mode: str) -> None:
+        if mode not in MODES:
+            raise ConfigError(
+                f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}."
+            )
+        self.url, self.table_name, self.mode = url, table, mode
+        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        self.schema, self.name = _split_name(table)
+        self.table: sa.Table
+        self._converters: list[tuple[str, typemap.Convert]] = []
+        self._insert: Any = None
+
+    def _staging_name(self, uid: str) -> str:
+        return f"{self.name[:40]}__syncbeat_{uid[:8]}"
+
+    def prepare(
+        self, columns: Sequence[sa.Column[Any]], key: Sequence[str], src_dialect: str,
+        uid: str, epoch: int,
+    ) -> state.DestState:
+        """Create what is missing, check what exists, and fence the destination for
+        this lease. Returns the authoritative checkpoint."""
+        if self.mode == "upsert" and not key:
+            raise ConfigError(
+                "Upsert mode needs key columns, and the source has none.",
+                hint="Give --key, or use --mode append or --mode replace.",
+            )
+        try:
+            with self.engine.begin() as conn:
+                state.ensure_table(conn)
+            with self.engine.begin() as conn:
+                target = self.name if self.mode != "replace" else self._staging_name(uid)
+                current = state.fence(conn, uid, epoch, target)
+                if current.status in (state.DONE, state.SWAPPING):
+                    self.table = sa.Table(self.name, sa.MetaData(), schema=self.schema)
+                    return current
+                self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
+            self._compile(columns, key)
+            return current
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, f"preparing the destination {urls.mask(self.url)}",
+                           at_start=True, destination=True) from None
+
+    def _ensure_target(
+        self, conn: sa.Connection, target: str, columns: Sequence[sa.Column[Any]],
+        key: Sequence[str], src_dialect: str,
+    ) -> sa.Table:
+        inspector = sa.inspect(conn)
+        if inspector.has_table(target, schema=self.schema):
+            table = sa.Table(target, sa.MetaData(), autoload_with=conn, schema=self.schema)
+            self._check_compatible(table, columns, key, inspector)
+            return table
+        table = sa.Table(
+            target,
+            sa.MetaData(),
+            *(
+                sa.Column(
+                    c.name,
+                    typemap.destination_type(c.type, src_dialect, self.dialect,
+                                             is_key=c.name in key),
+                    primary_key=c.name in key,
+                    autoincrement=False,
+                    nullable=c.name not in key,
+                )
+                for c in columns
+            ),
+            schema=self.schema,
+        )
+        table.create(conn)
+        log.info("created destination table", extra={"action": "create_table", "table": target})
+        return table
+
+    def _check_compatible(
+        self, table: sa.Table, columns: Sequence[sa.Column[Any]], key: Sequence[str],
+        inspector: Any,
+    ) -> None:
+        missing = [c.name for c in columns if c.name not in table.c]
+        if missing:
+            raise DestinationError(
+                f"The destination table {self.table_name!r} lacks the source column(s) "
+                f"{', '.join(missing)}.",
+                hint="Add the columns to the destination table, choose another --to-table, "
+                "or --mode replace to rebuild it.",
+            )
+        if self.mode == "upsert":
+            unique_sets = [set(table.primary_key.columns.keys())]
+            unique_sets += [set(u["column_names"]) for u in
+                            inspector.get_unique_constraints(table.name, schema=self.schema)]
+            unique_sets += [set(i["column_names"]) for i in
+                            inspector.get_indexes(table.name, schema=self.schema) if i["unique"]]
+            if set(key) not in unique_sets:
+                raise DestinationError(
+                    f"Upsert needs a primary key or unique index on ({', '.join(key)}) in "
+                    f"the destination table {self.table_name!r}, and it has none.",
+                    hint="Create that unique index, or use --mode append or replace.",
+                )
+
+    def _compile(self, columns: Sequence[sa.Column[Any]], key: Sequence[str]) -> None:
+        """Build the batch's INSERT once, not per batch."""
+        self._converters = [
+            (c.name, typemap.value_converter(self.table.c[c.name].type, self.dialect))
+            for c in columns
+        ]
+        table = self.table
+        if self.mode != "upsert":
+            self._insert = table.insert()
+            return
+        others = [c.name for c in columns if c.name not in key]
+        if self.dialect in ("postgresql", "sqlite"):
+            ins: Any = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+            self._insert = (
+                ins.on_conflict_do_update(
+                    index_elements=list(key), set_={n: ins.excluded[n] for n in others}
+                )
+                if others
+                else ins.on_conflict_do_nothing(index_elements=list(key))
+            )
+        elif self.dialect in ("mysql", "mariadb"):
+            ins = mysql.insert(table)
+            assignments = {n: ins.inserted[n] for n in (others or list(key)[:1])}
+            self._insert = ins.on_duplicate_key_update(assignments)
+        else:
+            raise ConfigError(f"Upsert is not supported on {self.dialect}.",
+                              hint="Use --mode append or replace.")
+
+    def _params(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        converters = self._converters
+        if not any(conv for _, conv in converters):
+            names = [n for n, _ in converters]
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        return [
+            {n: (conv(v) if conv else v) for (n, conv), v in zip(converters, row, strict=True)}
+            for row in rows
+        ]
+
+    def write(self, rows: Sequence[Sequence[Any]], uid: str, epoch: int,
+              before: Checkpoint, after: Checkpoint) -> bool:
+        """Write one batch and its state in ONE transaction. False: already written."""
+        with self.engine.begin() as conn:
+            if not state.advance(conn, uid, epoch, before, after):
+                return False
+            if rows:
+                conn.execute(self._insert, self._params(rows))
+        return True
+
+    def finish(self, uid: str, epoch: int) -> None:
+        """Mark the job done here; in replace mode, swap the staging table in."""
+        if self.mode != "replace":
+            with self.engine.begin() as conn:
+                state.set_status(conn, uid, epoch, state.DONE)
+            return
+        staging, target = self._staging_name(uid), self.name
+        if self.dialect in ("mysql", "mariadb"):
+            self._swap_mysql(uid, epoch, staging, target)
+            return
+        with self.engine.begin() as conn:
+            # PostgreSQL and SQLite run DDL in transactions: the swap and the state
+            # change commit together, and readers see the old table or the new one.
+            state.set_status(conn, uid, epoch, state.DONE)
+            q = self.engine.dialect.identifier_preparer
+            full = (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}") if self.schema else q.quote
+            if sa.inspect(conn).has_table(target, schema=self.schema):
+                conn.exec_driver_sql(f"DROP TABLE {full(target)}")
+            conn.exec_driver_sql(f"ALTER TABLE {full(staging)} RENAME TO {q.quote(target)}")
+
+    def _swap_mysql(self, uid: str, epoch: int, staging: str, target: str) -> None:
+        # MySQL commits around DDL, so the swap is recorded in steps that a resumed job
+        # can finish: 'swapping', then one atomic RENAME TABLE, then 'done'.
+        q = self.engine.dialect.identifier_preparer
+        with self.engine.begin() as conn:
+            state.set_status(conn, uid, epoch, state.SWAPPING)
+        with self.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if inspector.has_table(staging):
+                if inspector.has_table(target):
+                    old = f"{target[:40]}__syncbeat_old"
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q.quote(old)}")
+                    conn.exec_driver_sql(
+                        f"RENAME TABLE {q.quote(target)} TO {q.quote(old)}, "
+                        f"{q.quote(staging)} TO {q.quote(target)}"
+                    )
+                    conn.exec_driver_sql(f"DROP TABLE {q.quote(old)}")
+                else:
+                    conn.exec_driver_sql(f"RENAME TABLE {q.quote(staging)} TO {q.quote(target)}")
+        with self.engine.begin() as conn:
+            state.set_status(conn, uid, epoch, state.DONE)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

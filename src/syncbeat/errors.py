@@ -1,0 +1,81 @@
+"""The exceptions syncbeat raises.
+
+One root, :class:`SyncbeatError`, whose default message is the subclass docstring.
+Every error says whether retrying it can help (``retryable``) and, where a person has
+something to do, a ``hint`` that says what.
+"""
+
+from __future__ import annotations
+
+
+class SyncbeatError(Exception):
+    """Something went wrong in syncbeat."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.hint = hint
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(SyncbeatError):
+    """The sync is not configured correctly."""
+
+
+class ConnectionUrlError(ConfigError):
+    """A connection URL cannot be used."""
+
+
+class NotFoundError(SyncbeatError):
+    """No such object."""
+
+
+class PipelineNotFound(NotFoundError):
+    """No such pipeline."""
+
+
+class JobNotFound(NotFoundError):
+    """No such job."""
+
+
+class InvalidTransition(SyncbeatError):
+    """The job cannot do that in its current state."""
+
+
+class SourceError(SyncbeatError):
+    """Reading the source failed."""
+
+
+class KeyColumnError(SourceError):
+    """The key columns cannot page this source safely."""
+
+
+class DestinationError(SyncbeatError):
+    """Writing the destination failed."""
+
+
+class StoreError(SyncbeatError):
+    """The job store cannot be used."""
+
+
+class TransientError(SyncbeatError):
+    """A temporary failure (connection lost, timeout, deadlock); retrying may help."""
+
+    retryable = True
+
+
+class LeaseLost(SyncbeatError):
+    """This worker no longer owns the job: another worker took it over, so this one stops
+    before it writes anything more."""
+
+
+class JobBusy(SyncbeatError):
+    """The job is running in another live process."""
+
+
+class Interrupted(SyncbeatError):
+    """The run stopped at a batch boundary because it was asked to."""

@@ -1,0 +1,81 @@
+"""The heartbeat: renews a lease on its own thread and its own store connection.
+
+A long batch or a slow source cannot starve it. It also carries pause/cancel requests
+back to the runner, and lets the runner ask, before every write, whether the lease can
+still be trusted: if renewals have failed for nearly a whole TTL (store unreachable),
+the lease may already have expired in the store, so the runner stops writing first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from . import lease as lease_protocol
+from .errors import LeaseLost
+from .lease import Lease
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+SAFETY = 0.8
+"""Fraction of the TTL after the last renewal beyond which the runner stops writing.
+The remaining fifth covers the time between the check and the write."""
+
+
+class Heartbeat:
+    def __init__(self, store: Store, lease: Lease, interval: float) -> None:
+        self.store, self.lease, self.interval = store, lease, interval
+        self.requested: str | None = None
+        self._lost: str | None = None
+        self._renewed = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-job-{lease.job_id}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def renewed(self, requested: str | None) -> None:
+        """The runner renewed the lease itself (every checkpoint does)."""
+        self._renewed = time.monotonic()
+        self.requested = requested
+
+    def lost(self, reason: str) -> None:
+        self._lost = reason
+
+    def check(self) -> None:
+        """Raise LeaseLost unless the lease is certainly still ours."""
+        if self._lost:
+            raise LeaseLost(self._lost)
+        silent = time.monotonic() - self._renewed
+        if silent > SAFETY * self.lease.ttl:
+            raise LeaseLost(
+                f"The lease could not be renewed for {silent:.1f}s (TTL "
+                f"{self.lease.ttl:g}s); stopping before it can expire under us."
+            )
+
+    def beat(self) -> None:
+        with self.store.begin() as conn:
+            requested = lease_protocol.heartbeat(conn, self.lease)
+        self.renewed(requested)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except LeaseLost as exc:
+                self.lost(str(exc))
+                return
+            except Exception as exc:  # store down: keep trying until the TTL says stop
+                log.warning(
+                    "heartbeat failed: %s", exc.__class__.__name__,
+                    extra={"action": "heartbeat_failed", "job_id": self.lease.job_id},
+                )

@@ -1,0 +1,247 @@
+"""The lease protocol: claim, heartbeat, checkpoint, finish, release.
+
+These statements *are* the protocol, so they are kept together and readable as a whole.
+Every write of a leased job carries its fencing token: ``WHERE lease_epoch = :epoch``.
+A claim bumps the token, so once another worker has claimed a job, every write of the
+previous owner matches zero rows, raises :class:`LeaseLost`, and rolls back with its
+transaction. All times come from the store's clock (:mod:`syncbeat.clock`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import clock, events
+from .checkpoint import Checkpoint
+from .errors import LeaseLost
+from .store.schema import jobs
+
+QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+FINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a lease: a readable name plus the host and process that run it."""
+
+    name: str
+    host: str
+    pid: int
+
+    @classmethod
+    def here(cls, name: str | None = None) -> Owner:
+        host = socket.gethostname()
+        return cls(name or f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}", host, os.getpid())
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.host}:{self.pid}"
+
+    @classmethod
+    def parse(cls, text: str) -> Owner | None:
+        name, _, rest = text.rpartition("@")
+        host, _, pid = rest.rpartition(":")
+        return cls(name, host, int(pid)) if name and host and pid.isdigit() else None
+
+    def is_dead_here(self) -> bool:
+        """True only when this owner ran on this host and its process is gone. Then its
+        lease is void at once; anywhere else we must wait for the lease to expire."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return _is_zombie(self.pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claimed job as its runner sees it (Temporal's ``activity.info()``)."""
+
+    job_id: int
+    uid: str
+    epoch: int
+    owner: str
+    attempt: int
+    max_attempts: int
+    ttl: float
+    checkpoint: Checkpoint
+    spec: dict[str, Any]
+
+
+def _claimable(job_id: int | None, dead_owners: Sequence[str]) -> sa.ColumnElement[bool]:
+    expired = sa.and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < clock.now())
+    conditions = [jobs.c.status == QUEUED, expired]
+    if dead_owners:
+        conditions.append(sa.and_(jobs.c.status == RUNNING, jobs.c.owner.in_(dead_owners)))
+    claimable = sa.or_(*conditions)
+    return claimable if job_id is None else sa.and_(jobs.c.id == job_id, claimable)
+
+
+def claim(
+    conn: sa.Connection,
+    owner: str,
+    ttl: float,
+    *,
+    job_id: int | None = None,
+    dead_owners: Sequence[str] = (),
+) -> Lease | None:
+    """Atomically take one queued job, or a running one whose lease expired.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once without
+    waiting on each other; SQLite: the store's ``BEGIN IMMEDIATE`` serialises claims.
+    """
+    pick = (
+        sa.select(jobs.c.id)
+        .where(_claimable(job_id, dead_owners))
+        .order_by(jobs.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == pick)
+        .values(
+            status=RUNNING,
+            owner=owner,
+            lease_epoch=jobs.c.lease_epoch + 1,
+            lease_expires_at=clock.now_plus(ttl),
+            heartbeat_at=clock.now(),
+            attempt=jobs.c.attempt + 1,
+            started_at=sa.func.coalesce(jobs.c.started_at, clock.now()),
+            updated_at=clock.now(),
+            rate=None,
+        )
+        .returning(jobs)
+    ).mappings().first()
+    if row is None:
+        return None
+    lease = Lease(
+        job_id=row["id"],
+        uid=row["uid"],
+        epoch=row["lease_epoch"],
+        owner=owner,
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        ttl=ttl,
+        checkpoint=Checkpoint.from_json(row["checkpoint"]),
+        spec=row["spec"],
+    )
+    events.record(
+        conn, lease.job_id, events.CLAIMED, f"attempt {lease.attempt} of {lease.max_attempts}",
+        epoch=lease.epoch, owner=owner,
+    )
+    return lease
+
+
+def _fenced(lease: Lease) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        jobs.c.id == lease.job_id,
+        jobs.c.lease_epoch == lease.epoch,
+        jobs.c.status == RUNNING,
+    )
+
+
+def heartbeat(conn: sa.Connection, lease: Lease) -> str | None:
+    """Renew the lease. Returns a pending pause/cancel request; raises LeaseLost."""
+    requested = conn.execute(
+        jobs.update()
+        .where(_fenced(lease))
+        .values(heartbeat_at=clock.now(), lease_expires_at=clock.now_plus(lease.ttl))
+        .returning(jobs.c.requested)
+    ).first()
+    if requested is None:
+        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+    return requested[0]  # type: ignore[no-any-return]
+
+
+def save_checkpoint(
+    conn: sa.Connection,
+    lease: Lease,
+    checkpoint: Checkpoint,
+    *,
+    rate: float | None,
+    event: dict[str, Any] | None = None,
+) -> str | None:
+    """Record a committed batch, renewing the lease. Returns a pending request."""
+    requested = conn.execute(
+        jobs.update()
+        .where(_fenced(lease))
+        .values(
+            checkpoint=checkpoint.to_json(),
+            rows_done=checkpoint.rows_done,
+            rate=rate,
+            heartbeat_at=clock.now(),
+            lease_expires_at=clock.now_plus(lease.ttl),
+            updated_at=clock.now(),
+        )
+        .returning(jobs.c.requested)
+    ).first()
+    if requested is None:
+        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+    if event is not None:
+        events.record(
+            conn, lease.job_id, events.BATCH, event.pop("message", ""), data=event,
+            epoch=lease.epoch, owner=lease.owner,
+        )
+    return requested[0]  # type: ignore[no-any-return]
+
+
+def update(conn: sa.Connection, lease: Lease, **values: Any) -> None:
+    """A fenced write of other job fields (rows_total, last_error, ...)."""
+    result = conn.execute(
+        jobs.update().where(_fenced(lease)).values(updated_at=clock.now(), **values)
+    )
+    if result.rowcount == 0:
+        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+
+
+def finish(
+    conn: sa.Connection,
+    lease: Lease,
+    status: str,
+    *,
+    error: str | None = None,
+    give_back_attempt: bool = False,
+) -> None:
+    """End the lease, leaving the job in ``status`` (final, paused, or queued again).
+
+    ``give_back_attempt``: a worker that stops on request (SIGTERM, Ctrl-C) returns the
+    job without charging it an attempt.
+    """
+    values: dict[str, Any] = {
+        "status": status,
+        "owner": None,
+        "lease_expires_at": None,
+        "requested": None,
+        "updated_at": clock.now(),
+        "rate": None,
+    }
+    if status in FINAL:
+        values["finished_at"] = clock.now()
+    if error is not None or status == COMPLETED:
+        values["last_error"] = error
+    if give_back_attempt:
+        values["attempt"] = jobs.c.attempt - 1
+    result = conn.execute(jobs.update().where(_fenced(lease)).values(**values))
+    if result.rowcount == 0:
+        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")

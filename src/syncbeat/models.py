@@ -1,0 +1,121 @@
+"""The shapes syncbeat answers with: the CLI's ``--json`` and the REST API share them.
+
+Every URL in them is masked; nothing here can carry a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import progress
+
+
+def _time(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+class PipelineView(BaseModel):
+    name: str
+    source_url: str
+    source_table: str | None
+    source_query: str | None
+    key: list[str]
+    dest_url: str
+    dest_table: str
+    mode: str
+    batch_size: int
+    batch_max_retries: int
+    max_attempts: int
+    heartbeat_interval: float
+    lease_ttl: float
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> PipelineView:
+        return cls(**row["spec"], created_at=_time(row["created_at"]),
+                   updated_at=_time(row["updated_at"]))
+
+
+class EventView(BaseModel):
+    id: int
+    job_id: int
+    at: dt.datetime
+    kind: str
+    message: str
+    lease_epoch: int | None
+    owner: str | None
+    data: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> EventView:
+        fields = dict(row)
+        fields["at"] = _time(fields["at"])
+        return cls(**fields)
+
+
+class JobView(BaseModel):
+    id: int
+    pipeline: str
+    kind: str
+    status: str
+    requested: str | None
+    owner: str | None
+    lease_epoch: int
+    attempt: int
+    max_attempts: int
+    heartbeat_age_seconds: float | None
+    lease_expires_in_seconds: float | None
+    rows_done: int
+    rows_total: int | None
+    percent: float | None
+    rows_per_second: float | None
+    eta_seconds: float | None
+    checkpoint: dict[str, Any] | None
+    last_error: str | None
+    source: str
+    destination: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    events: list[EventView] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any, now: float, events: list[EventView] | None = None) -> JobView:
+        spec = row["spec"]
+        running = row["status"] == "running"
+        snap = progress.Snapshot(
+            row["rows_done"], row["rows_total"], row["rate"] if running else None,
+            progress.eta(row["rows_done"], row["rows_total"], row["rate"]) if running else None,
+        )
+        source = spec["source_url"] + " " + (spec.get("source_table") or "(query)")
+        return cls(
+            id=row["id"],
+            pipeline=row["pipeline"],
+            kind=row["kind"],
+            status=row["status"],
+            requested=row["requested"],
+            owner=row["owner"],
+            lease_epoch=row["lease_epoch"],
+            attempt=row["attempt"],
+            max_attempts=row["max_attempts"],
+            heartbeat_age_seconds=(now - row["heartbeat_at"]) if running and row["heartbeat_at"] else None,
+            lease_expires_in_seconds=(row["lease_expires_at"] - now)
+            if running and row["lease_expires_at"] else None,
+            rows_done=row["rows_done"],
+            rows_total=row["rows_total"],
+            percent=100.0 if row["status"] == "completed" else snap.percent,
+            rows_per_second=snap.rate,
+            eta_seconds=snap.eta_seconds,
+            checkpoint=row["checkpoint"],
+            last_error=row["last_error"],
+            source=source,
+            destination=f"{spec['dest_url']} {spec['dest_table']}",
+            created_at=_time(row["created_at"]),
+            started_at=_time(row["started_at"]),
+            finished_at=_time(row["finished_at"]),
+            events=events,
+        )

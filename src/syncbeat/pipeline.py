@@ -1,0 +1,79 @@
+"""A pipeline: a named definition of what to copy where, and how."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import defaults, urls
+
+Mode = Literal["upsert", "append", "replace"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+
+
+class PipelineSpec(BaseModel):
+    """Everything a job needs to run. URLs are kept as written: ``${VAR}`` stays a
+    reference; a literal password is masked before the spec is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    source_url: str
+    source_table: str | None = None
+    source_query: str | None = None
+    key: list[str] = Field(default_factory=list)
+    dest_url: str
+    dest_table: str
+    mode: Mode = defaults.MODE  # type: ignore[assignment]
+    batch_size: int = Field(defaults.BATCH_SIZE, ge=1, le=1_000_000)
+    batch_max_retries: int = Field(defaults.BATCH_MAX_RETRIES, ge=0, le=100)
+    max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=1000)
+    heartbeat_interval: float = Field(defaults.HEARTBEAT_INTERVAL, gt=0)
+    lease_ttl: float = Field(defaults.LEASE_TTL, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "use letters, digits and _ . : - (at most 200), starting with a letter "
+                "or digit"
+            )
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, value: list[str]) -> list[str]:
+        value = [k.strip() for k in value if k.strip()]
+        if len(set(value)) != len(value):
+            raise ValueError("a key column is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineSpec:
+        if (self.source_table is None) == (self.source_query is None):
+            raise ValueError("give exactly one of source_table and source_query")
+        if self.lease_ttl <= self.heartbeat_interval:
+            raise ValueError("lease_ttl must be longer than heartbeat_interval "
+                             "(several heartbeats, so one late renewal does not lose the job)")
+        return self
+
+    def stored(self) -> PipelineSpec:
+        """The form that may be written to the store or shown: passwords masked."""
+        return self.model_copy(
+            update={"source_url": urls.mask(self.source_url), "dest_url": urls.mask(self.dest_url)}
+        )
+
+    @property
+    def source_label(self) -> str:
+        return self.source_table or "query"
+
+
+def default_name(source_url: str, table: str | None, dest_table: str | None) -> str:
+    """A readable pipeline name from where the data comes from."""
+    base = urls.describe(source_url).split(":", 1)[0]
+    what = table or dest_table or "query"
+    name = re.sub(r"[^A-Za-z0-9_.:-]+", "-", f"{base}.{what}").strip("-")
+    return name[:200] or "pipeline"

@@ -1,0 +1,125 @@
+"""What is worth retrying, and the backoff for it.
+
+tenacity does the waiting; syncbeat decides what is transient: a lost connection, a
+timeout, a deadlock, a serialization failure, a busy SQLite file. Everything else (bad
+SQL, a missing table, a wrong password, a type mismatch) fails at once, because a retry
+cannot fix it and would only delay the message a person needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState
+
+from . import defaults
+from .errors import (
+    DestinationError,
+    SourceError,
+    SyncbeatError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATE classes and codes that a retry can fix.
+_PG_TRANSIENT_PREFIXES = ("08", "53", "57P")  # connection, resources, operator intervention
+_PG_TRANSIENT = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock, cancel
+# MySQL/MariaDB error numbers a retry can fix.
+_MYSQL_TRANSIENT = {1040, 1205, 1213, 1317, 2003, 2006, 2013, 2055, 1927, 1290}
+# Errors that mean "you can never connect like this": fail at once with a hint.
+_PG_AUTH = {"28P01", "28000"}
+_MYSQL_AUTH = {1045, 1044, 1698}
+_PG_NO_DB = "3D000"
+_MYSQL_NO_DB = 1049
+
+
+def _codes(exc: sa.exc.DBAPIError) -> tuple[str | None, int | None]:
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    args = getattr(orig, "args", ())
+    errno = args[0] if args and isinstance(args[0], int) else None
+    return sqlstate, errno
+
+
+def _message(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip() or type(exc.orig).__name__
+    return " ".join(text.split("\n")[0].split())
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, SyncbeatError):
+        return exc.retryable
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate, errno = _codes(exc)
+    if sqlstate and (sqlstate in _PG_TRANSIENT or sqlstate.startswith(_PG_TRANSIENT_PREFIXES)):
+        return sqlstate not in _PG_AUTH
+    if errno in _MYSQL_TRANSIENT:
+        return True
+    text = str(exc.orig).lower()
+    return isinstance(exc, sa.exc.OperationalError) and (
+        "database is locked" in text
+        or "server closed the connection" in text
+        or "connection" in text and ("lost" in text or "closed" in text or "reset" in text)
+    )
+
+
+def classify(exc: sa.exc.DBAPIError, doing: str, *, at_start: bool = False,
+             destination: bool = False) -> SyncbeatError:
+    """Turn a driver error into a SyncbeatError a person can act on.
+
+    ``at_start``: failing to connect before any batch is a configuration problem (wrong
+    host, port or password), reported at once; later it is an outage worth retrying.
+    """
+    sqlstate, errno = _codes(exc)
+    detail = _message(exc)
+    kind = DestinationError if destination else SourceError
+    if sqlstate in _PG_AUTH or errno in _MYSQL_AUTH:
+        return kind(f"Authentication failed {doing}: {detail}",
+                    hint="Check the user name and password in the URL (use ${VAR} for secrets).")
+    if sqlstate == _PG_NO_DB or errno == _MYSQL_NO_DB:
+        return kind(f"The database does not exist {doing}: {detail}",
+                    hint="Check the database name at the end of the URL, or create it.")
+    if at_start and (errno in (2003, 2005) or (sqlstate or "").startswith("08")
+                     or "connection" in detail.lower() or "could not translate" in detail):
+        return kind(f"Cannot connect {doing}: {detail}",
+                    hint="Check the host and port in the URL, and that the server is running.")
+    if is_transient(exc):
+        return TransientError(f"Transient error {doing}: {detail}")
+    return kind(f"Error {doing}: {detail}")
+
+
+def retrying(
+    max_retries: int,
+    on_retry: Callable[[int, BaseException, float], None],
+    *,
+    initial: float = defaults.RETRY_INITIAL_SECONDS,
+    maximum: float = defaults.RETRY_MAX_SECONDS,
+) -> Retrying:
+    """A tenacity policy: exponential backoff with jitter, only on transient errors."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if exc is not None:
+            on_retry(state.attempt_number, exc, wait)
+
+    return Retrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        retry=retry_if_exception(is_transient),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call(fn: Callable[..., T], *args: Any, policy: Retrying) -> T:
+    return policy(fn, *args)

@@ -1,0 +1,229 @@
+"""Runs one claimed job: the batch loop.
+
+Per batch: read a keyset page from the source; write its rows and the destination state
+row in one destination transaction (fenced on the lease epoch); record the checkpoint in
+the store (fenced too). A transient error retries the batch with backoff; anything else
+fails the job with its checkpoint on the batch that failed. Nothing is ever skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import events, lease as protocol, urls
+from .checkpoint import Checkpoint
+from .destinations import SqlDestination
+from .destinations import state as dest_state
+from .errors import Interrupted, LeaseLost, SyncbeatError, TransientError
+from .heartbeat import Heartbeat
+from .lease import Lease
+from .paging import Page
+from .pipeline import PipelineSpec
+from .progress import Progress, Snapshot
+from .retry import classify, retrying
+from .sources import SqlSource
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunHooks:
+    """How a caller follows and steers a run (the CLI's progress bar and Ctrl-C)."""
+
+    should_stop: Callable[[], bool] = lambda: False
+    on_progress: Callable[[Snapshot], None] = lambda snapshot: None
+    on_message: Callable[[str], None] = lambda message: None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # completed, failed, paused, cancelled, queued (given back), lease_lost
+    message: str = ""
+
+
+class _Requested(SyncbeatError):
+    """The user asked to pause or cancel."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"{status} on request")
+        self.status = status
+
+
+class Runner:
+    def __init__(self, store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> None:
+        self.store, self.lease, self.spec, self.hooks = store, lease, spec, hooks
+        self.source: SqlSource | None = None
+        self.dest: SqlDestination | None = None
+        self.heartbeat = Heartbeat(store, lease, spec.heartbeat_interval)
+
+    def _event(self, kind: str, message: str = "", data: dict[str, Any] | None = None) -> None:
+        with self.store.begin() as conn:
+            events.record(conn, self.lease.job_id, kind, message, data=data,
+                          epoch=self.lease.epoch, owner=self.lease.owner)
+
+    def _end(self, status: str, message: str, *, error: str | None = None,
+             give_back: bool = False) -> Outcome:
+        kind = {"queued": events.RELEASED}.get(status, status)
+        with self.store.begin() as conn:
+            protocol.finish(conn, self.lease, status, error=error, give_back_attempt=give_back)
+            events.record(conn, self.lease.job_id, kind, message,
+                          epoch=self.lease.epoch, owner=self.lease.owner)
+        return Outcome(status, message)
+
+    def run(self) -> Outcome:
+        try:
+            with self.heartbeat:
+                return self._run()
+        except LeaseLost as exc:
+            log.warning("lease lost: %s", exc, extra={"action": "lease_lost",
+                                                      "job_id": self.lease.job_id})
+            self._event(events.LEASE_LOST, str(exc))
+            return Outcome("lease_lost", str(exc))
+        except Interrupted as exc:
+            return self._end("queued", str(exc), give_back=True)
+        except _Requested as req:
+            return self._end(req.status, f"{req.status} on request")
+        except SyncbeatError as exc:
+            return self._fail(exc)
+        except Exception as exc:
+            log.exception("internal error", extra={"action": "internal_error",
+                                                   "job_id": self.lease.job_id})
+            return self._fail(SyncbeatError(f"Internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            for end in (self.source, self.dest):
+                if end is not None:
+                    end.dispose()
+
+    def _fail(self, exc: SyncbeatError) -> Outcome:
+        try:
+            return self._end("failed", str(exc), error=str(exc))
+        except LeaseLost as lost:
+            return Outcome("lease_lost", str(lost))
+
+    def _run(self) -> Outcome:
+        spec, lease = self.spec, self.lease
+        self.source = source = SqlSource(
+            spec.source_url, table=spec.source_table, query=spec.source_query, key=spec.key
+        )
+        self.dest = dest = SqlDestination(spec.dest_url, spec.dest_table, spec.mode)
+        source.open()
+        for warning in source.warnings:
+            self._event(events.WARNING, warning)
+            self.hooks.on_message(f"warning: {warning}")
+        self.heartbeat.check()
+        current = dest.prepare(source.columns, source.key,
+                                    source.dialect, lease.uid, lease.epoch)
+        checkpoint = current.checkpoint
+        if checkpoint.started or lease.attempt > 1:
+            message = f"resuming at {checkpoint.describe()}"
+            self._event(events.RESUMED, message, checkpoint.to_json())
+            self.hooks.on_message(f"Resuming job {lease.job_id} at row {checkpoint.rows_done:,}")
+        if current.status != dest_state.RUNNING:
+            self._finish_destination(checkpoint)
+            return self._end("completed", f"{checkpoint.rows_done:,} rows")
+
+        total = source.count()
+        with self.store.begin() as conn:
+            protocol.update(conn, lease, rows_total=total, rows_done=checkpoint.rows_done,
+                            checkpoint=checkpoint.to_json())
+        progress = Progress(checkpoint.rows_done, total)
+        self.hooks.on_progress(progress.snapshot())
+        more = True
+        while more:
+            self._between_batches()
+            progress.batch_started()
+            page, checkpoint = self._batch(checkpoint)
+            progress.batch_done(len(page.rows))
+            snapshot = progress.snapshot()
+            with self.store.begin() as conn:
+                requested = protocol.save_checkpoint(
+                    conn, lease, checkpoint, rate=snapshot.rate,
+                    event={"message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
+                           "rows": len(page.rows), "rows_done": checkpoint.rows_done,
+                           "retries": checkpoint.batch_retries},
+                )
+            self.heartbeat.renewed(requested)
+            self.hooks.on_progress(snapshot)
+            more = page.more
+        self._finish_destination(checkpoint)
+        return self._end("completed", f"{checkpoint.rows_done:,} rows")
+
+    def _between_batches(self) -> None:
+        """Honour Ctrl-C/SIGTERM, pause and cancel at the batch boundary."""
+        self.heartbeat.check()
+        if self.hooks.should_stop():
+            raise Interrupted("Stopped on request after the last committed batch.")
+        requested = self.heartbeat.requested
+        if requested in ("pause", "cancel"):
+            status = "paused" if requested == "pause" else "cancelled"
+            raise _Requested(status)
+
+    def _batch(self, before: Checkpoint) -> tuple[Page, Checkpoint]:
+        """Read and write one batch, retrying transient errors with backoff."""
+        retries = 0
+
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            nonlocal retries
+            retries = attempt
+            message = f"batch {before.batch_index + 1} try {attempt} failed, retrying " \
+                      f"in {wait:.1f}s: {exc}"
+            self._event(events.RETRY, message, {"batch": before.batch_index + 1,
+                                                "attempt": attempt, "wait": wait})
+            self.hooks.on_message(message)
+
+        def attempt() -> tuple[Page, Checkpoint]:
+            self.heartbeat.check()
+            page = self._read(before)
+            after = before.advance(page.last_key or before.last_key or (), len(page.rows), retries)
+            if not page.rows:
+                return page, before
+            self.heartbeat.check()
+            self._write(page, before, after)
+            return page, after
+
+        try:
+            return retrying(self.spec.batch_max_retries, on_retry)(attempt)
+        except TransientError as exc:
+            raise TransientError(
+                f"Batch {before.batch_index + 1} failed after {self.spec.batch_max_retries} "
+                f"retries: {exc.message}",
+                hint="The job keeps its checkpoint; run it again once the problem is fixed.",
+            ) from None
+
+    def _read(self, before: Checkpoint) -> Page:
+        assert self.source is not None
+        try:
+            with self.source.engine.connect() as conn:
+                return self.source.read(conn, before.last_key, self.spec.batch_size)
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, f"reading the source {urls.mask(self.spec.source_url)}") from None
+
+    def _write(self, page: Page, before: Checkpoint, after: Checkpoint) -> None:
+        assert self.dest is not None
+        try:
+            self.dest.write(page.rows, self.lease.uid, self.lease.epoch, before, after)
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, f"writing the destination {urls.mask(self.spec.dest_url)}",
+                           destination=True) from None
+
+    def _finish_destination(self, checkpoint: Checkpoint) -> None:
+        assert self.dest is not None
+        try:
+            self.dest.finish(self.lease.uid, self.lease.epoch)
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, "finishing the destination", destination=True) from None
+        with self.store.begin() as conn:
+            protocol.update(conn, self.lease, checkpoint=checkpoint.to_json(),
+                            rows_done=checkpoint.rows_done)
+
+
+def run_claimed(store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> Outcome:
+    """Run a job this process has claimed, to its end or to a clean stop."""
+    return Runner(store, lease, spec, hooks).run()

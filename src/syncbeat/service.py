@@ -1,0 +1,265 @@
+"""The public library surface: every CLI command (and later every REST endpoint) is one
+call of a :class:`Syncbeat` method. Nothing is decided in the skins."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import clock, defaults, events, lease as protocol
+from .errors import (
+    InvalidTransition,
+    JobBusy,
+    JobNotFound,
+    PipelineNotFound,
+)
+from .lease import Owner
+from .models import EventView, JobView, PipelineView
+from .pipeline import PipelineSpec
+from .runner import Outcome, RunHooks, run_claimed
+from .store import Store, job_events, jobs, pipelines
+from .store.schema import OPEN_STATUSES
+
+log = logging.getLogger(__name__)
+
+
+# What a job's checkpoint is about: change any of these and it means nothing.
+_IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "dest_table",
+             "mode")
+
+
+def store_url(url: str | None = None) -> str:
+    return url or os.environ.get("SYNCBEAT_STORE") or defaults.STORE_URL
+
+
+class Syncbeat:
+    """A handle on one job store."""
+
+    def __init__(self, store: str | Store | None = None) -> None:
+        self.store = store if isinstance(store, Store) else Store(store_url(store))
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    # -- pipelines ------------------------------------------------------------------
+
+    def save_pipeline(self, spec: PipelineSpec) -> PipelineView:
+        """Create or update a pipeline. Literal passwords are masked before storing."""
+        stored = spec.stored().model_dump()
+        with self.store.begin() as conn:
+            now = clock.now()
+            exists = conn.execute(
+                sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)
+            ).first()
+            if exists:
+                conn.execute(pipelines.update().where(pipelines.c.name == spec.name)
+                             .values(spec=stored, updated_at=now))
+            else:
+                conn.execute(pipelines.insert().values(name=spec.name, spec=stored,
+                                                       created_at=now, updated_at=now))
+        return self.pipeline(spec.name)
+
+    def pipeline(self, name: str) -> PipelineView:
+        with self.store.begin() as conn:
+            row = conn.execute(sa.select(pipelines).where(pipelines.c.name == name)).mappings().first()
+        if row is None:
+            raise PipelineNotFound(f"There is no pipeline named {name!r}.",
+                                   hint="`syncbeat pipeline list` shows the pipelines.")
+        return PipelineView.from_row(row)
+
+    def pipeline_spec(self, name: str) -> PipelineSpec:
+        view = self.pipeline(name)
+        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at"}))
+
+    def pipelines(self) -> list[PipelineView]:
+        with self.store.begin() as conn:
+            rows = conn.execute(sa.select(pipelines).order_by(pipelines.c.name)).mappings().all()
+        return [PipelineView.from_row(r) for r in rows]
+
+    def remove_pipeline(self, name: str) -> None:
+        self.pipeline(name)
+        with self.store.begin() as conn:
+            running = conn.execute(
+                sa.select(jobs.c.id).where(jobs.c.pipeline == name, jobs.c.status == "running")
+            ).first()
+            if running:
+                raise InvalidTransition(
+                    f"Pipeline {name!r} has a running job ({running.id}).",
+                    hint=f"Cancel it first: syncbeat job cancel {running.id}",
+                )
+            conn.execute(pipelines.delete().where(pipelines.c.name == name))
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def _row(self, conn: sa.Connection, job_id: int) -> Any:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        if row is None:
+            raise JobNotFound(f"There is no job {job_id}.",
+                              hint="`syncbeat jobs` lists the jobs.")
+        return row
+
+    def open_job(self, pipeline: str) -> int | None:
+        """The pipeline's unfinished job (queued, running, paused or failed), if any."""
+        with self.store.begin() as conn:
+            return conn.execute(
+                sa.select(jobs.c.id).where(jobs.c.pipeline == pipeline,
+                                           jobs.c.status.in_(OPEN_STATUSES))
+            ).scalar()
+
+    def enqueue(self, pipeline: str, *, spec: PipelineSpec | None = None) -> JobView:
+        """Queue a full sync of the pipeline; an unfinished job is requeued instead of
+        starting over, so its checkpoint is kept."""
+        spec = spec or self.pipeline_spec(pipeline)
+        existing = self.open_job(pipeline)
+        if existing is not None:
+            self._check_same_target(existing, spec)
+            job = self.job(existing, events=0)
+            if job.status in ("paused", "failed"):
+                return self.resume(existing)
+            return job
+        with self.store.begin() as conn:
+            now = clock.now()
+            job_id = conn.execute(
+                jobs.insert().values(
+                    uid=uuid.uuid4().hex, pipeline=pipeline, kind="full", status="queued",
+                    spec=spec.stored().model_dump(), max_attempts=spec.max_attempts,
+                    created_at=now, updated_at=now,
+                ).returning(jobs.c.id)
+            ).scalar_one()
+            events.record(conn, job_id, events.CREATED, "full sync queued")
+        return self.job(job_id, events=0)
+
+    def _check_same_target(self, job_id: int, spec: PipelineSpec) -> None:
+        """Resuming a job under a changed definition would apply its checkpoint to other
+        data: refuse, and say how to start afresh."""
+        was = PipelineSpec(**self._job_spec(job_id))
+        now = spec.stored()
+        changed = [f for f in _IDENTITY if getattr(was, f) != getattr(now, f)]
+        if changed:
+            raise InvalidTransition(
+                f"Pipeline {spec.name!r} has an unfinished job {job_id} that copies with a "
+                f"different {', '.join(changed)}; resuming it with these options would "
+                "apply its checkpoint to other data.",
+                hint=f"Run it with its original options, or cancel it first "
+                f"(syncbeat job cancel {job_id}) to start afresh.",
+            )
+
+    def job(self, job_id: int, *, events: int = 20) -> JobView:
+        with self.store.begin() as conn:
+            row = self._row(conn, job_id)
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return JobView.from_row(row, now, self.events(job_id, limit=events) if events else None)
+
+    def jobs(self, *, status: str | None = None, pipeline: str | None = None,
+             limit: int = 50, offset: int = 0) -> list[JobView]:
+        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit).offset(offset)
+        if status:
+            query = query.where(jobs.c.status == status)
+        if pipeline:
+            query = query.where(jobs.c.pipeline == pipeline)
+        with self.store.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return [JobView.from_row(r, now) for r in rows]
+
+    def events(self, job_id: int, *, limit: int = 100) -> list[EventView]:
+        """The job's most recent events, oldest first."""
+        with self.store.begin() as conn:
+            rows = conn.execute(
+                sa.select(job_events).where(job_events.c.job_id == job_id)
+                .order_by(job_events.c.id.desc()).limit(limit)
+            ).mappings().all()
+        return [EventView.from_row(r) for r in reversed(rows)]
+
+    # -- pause, resume, cancel ------------------------------------------------------------
+
+    def _request(self, job_id: int, action: str) -> JobView:
+        with self.store.begin() as conn:
+            row = self._row(conn, job_id)
+            status = row["status"]
+            transitions = {
+                "pause": {"queued": "paused", "running": None},
+                "cancel": {"queued": "cancelled", "paused": "cancelled",
+                           "failed": "cancelled", "running": None},
+                "resume": {"paused": "queued", "failed": "queued"},
+            }[action]
+            if status not in transitions:
+                raise InvalidTransition(
+                    f"Job {job_id} is {status}; it cannot be {action}d "
+                    f"(only a {' or '.join(transitions)} job can).",
+                )
+            target = transitions[status]
+            if target is None:  # running: the runner honours it at the next batch
+                conn.execute(jobs.update().where(jobs.c.id == job_id).values(requested=action))
+                events.record(conn, job_id, events.REQUESTED, f"{action} requested")
+            else:
+                values: dict[str, Any] = {"status": target, "updated_at": clock.now()}
+                if action == "resume":
+                    values.update(attempt=0, last_error=None, finished_at=None)
+                if target == "cancelled":
+                    values["finished_at"] = clock.now()
+                conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status == status)
+                             .values(**values))
+                events.record(conn, job_id, {"queued": "requeued"}.get(target, target),
+                              f"{action}d by request")
+        return self.job(job_id, events=0)
+
+    def pause(self, job_id: int) -> JobView:
+        return self._request(job_id, "pause")
+
+    def resume(self, job_id: int) -> JobView:
+        return self._request(job_id, "resume")
+
+    def cancel(self, job_id: int) -> JobView:
+        return self._request(job_id, "cancel")
+
+    # -- running ----------------------------------------------------------------------
+
+    def run_job(self, job_id: int, hooks: RunHooks | None = None, *,
+                spec: PipelineSpec | None = None, owner: Owner | None = None) -> tuple[JobView, Outcome]:
+        """Claim one job and run it in this process until it ends or stops cleanly.
+
+        A job held by a live lease elsewhere raises JobBusy. A job whose owner was a
+        process on this machine that no longer exists is taken over at once (its lease
+        is void; fencing makes that safe even if we were wrong).
+        """
+        owner = owner or Owner.here("sync")
+        job = self.job(job_id, events=0)
+        if job.status in ("paused", "failed"):
+            job = self.resume(job_id)
+        if job.status not in ("queued", "running"):
+            raise InvalidTransition(f"Job {job_id} is {job.status}; there is nothing to run.",
+                                    hint=f"Start a new job: syncbeat run {job.pipeline}")
+        spec = spec or PipelineSpec(**self._job_spec(job_id))
+        dead = []
+        if job.status == "running" and job.owner:
+            previous = Owner.parse(job.owner)
+            if previous is not None and previous.is_dead_here():
+                dead.append(job.owner)
+        with self.store.begin() as conn:
+            claimed = protocol.claim(conn, str(owner), spec.lease_ttl, job_id=job_id,
+                                     dead_owners=dead)
+        if claimed is None:
+            raise JobBusy(
+                f"Job {job_id} is running in {job.owner} (heartbeat "
+                f"{job.heartbeat_age_seconds or 0:.0f}s ago).",
+                hint="Wait for it, or stop that process; a dead process's job is taken "
+                "over once its lease expires.",
+            )
+        outcome = run_claimed(self.store, claimed, spec, hooks or RunHooks())
+        return self.job(job_id, events=0), outcome
+
+    def _job_spec(self, job_id: int) -> dict[str, Any]:
+        with self.store.begin() as conn:
+            return dict(self._row(conn, job_id)["spec"])
+
+    def sync(self, spec: PipelineSpec, hooks: RunHooks | None = None) -> tuple[JobView, Outcome]:
+        """Save the pipeline and run a full sync in the foreground, resuming its
+        unfinished job if there is one."""
+        self.save_pipeline(spec)
+        job = self.enqueue(spec.name, spec=spec)
+        return self.run_job(job.id, hooks, spec=spec)

@@ -1,0 +1,174 @@
+"""A SQL table or SELECT as a source, read in keyset pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import paging, urls
+from ..checkpoint import Key
+from ..errors import ConfigError, KeyColumnError, SourceError
+from ..retry import classify
+
+log = logging.getLogger(__name__)
+
+_PROBE = "_syncbeat_probe"
+
+
+class SqlSource:
+    """Reads one table or query of any SQLAlchemy database.
+
+    ``key`` names the paging key; without it, the table's primary key. A source with no
+    key at all is read with OFFSET paging (``self.key == []``), with a warning.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        key: Sequence[str] = (),
+    ) -> None:
+        if (table is None) == (query is None):
+            raise ConfigError("Give the source as either a table or a query, not both.")
+        self.url, self.table_name, self.query = url, table, query
+        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        self.selectable: sa.FromClause
+        self.columns: list[sa.Column[Any]] = []
+        self.key: list[str] = list(key)
+        self.key_not_null = False
+        self.warnings: list[str] = []
+
+    @property
+    def label(self) -> str:
+        return self.table_name or "query"
+
+    def open(self) -> None:
+        """Learn the columns and the key; fails with an actionable error."""
+        try:
+            with self.engine.connect() as conn:
+                if self.table_name is not None:
+                    self._reflect_table(conn)
+                else:
+                    self._probe_query(conn)
+                self._check_key(conn)
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, f"reading the source {urls.mask(self.url)}", at_start=True) from None
+
+    def _reflect_table(self, conn: sa.Connection) -> None:
+        assert self.table_name is not None
+        schema, _, name = self.table_name.rpartition(".")
+        try:
+            table = sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema or None)
+        except sa.exc.NoSuchTableError:
+            raise SourceError(
+                f"The source table {self.table_name!r} does not exist in "
+                f"{urls.mask(self.url)}.",
+                hint="Check the table name (and schema, as schema.table) or pass --query.",
+            ) from None
+        self.selectable = table
+        self.columns = list(table.columns)
+        if not self.key:
+            self.key = [c.name for c in table.primary_key.columns]
+            self.key_not_null = bool(self.key)
+
+    def _probe_query(self, conn: sa.Connection) -> None:
+        """A query's column types, from an empty temporary table made from it: one way
+        that works the same on PostgreSQL, MySQL and SQLite, and leaves nothing behind."""
+        assert self.query is not None
+        query = self.query.strip().rstrip(";")
+        probe_name, schema = {
+            "postgresql": (f"pg_temp.{_PROBE}", None),
+            "sqlite": (f"temp.{_PROBE}", "temp"),
+        }.get(self.dialect, (_PROBE, None))
+        drop = "DROP TEMPORARY TABLE" if self.dialect in ("mysql", "mariadb") else "DROP TABLE"
+        conn.exec_driver_sql(f"{drop} IF EXISTS {probe_name}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {_PROBE} AS SELECT * FROM ({query}) AS q WHERE 1 = 0"
+        )
+        if self.dialect == "postgresql":
+            schema = conn.exec_driver_sql(
+                "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
+            ).scalar_one()
+        probe = sa.Table(_PROBE, sa.MetaData(), autoload_with=conn, schema=schema)
+        conn.exec_driver_sql(f"{drop} {probe_name}")
+        names = [c.name for c in probe.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SourceError(
+                f"The query returns the column name(s) {', '.join(duplicates)} more than once.",
+                hint="Give each column its own name with AS.",
+            )
+        self.columns = [sa.Column(c.name, c.type) for c in probe.columns]
+        self.selectable = (
+            sa.text(query).columns(*(sa.column(c.name, c.type) for c in probe.columns)).subquery("q")
+        )
+
+    def _check_key(self, conn: sa.Connection) -> None:
+        names = {c.name for c in self.columns}
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            raise KeyColumnError(
+                f"The key column(s) {', '.join(missing)} are not in the source "
+                f"{self.label} (columns: {', '.join(sorted(names))}).",
+                hint="Name existing columns with --key a,b.",
+            )
+        if not self.key:
+            message = (
+                f"The source {self.label} has no primary key and no --key was given: it "
+                "will be read with OFFSET paging, which gets slower as it goes and skips "
+                "or repeats rows if the source changes during the sync."
+            )
+            self.warnings.append(message + " Give --key to page safely.")
+            log.warning(message, extra={"action": "offset_paging"})
+            return
+        if not self.key_not_null:
+            # A NULL key would never satisfy "key > last": find one now, not rows later.
+            cols = [self.selectable.c[k] for k in self.key]
+            hit = conn.execute(
+                sa.select(sa.literal(1)).select_from(self.selectable)
+                .where(sa.or_(*(c.is_(None) for c in cols))).limit(1)
+            ).first()
+            if hit is not None:
+                raise KeyColumnError(
+                    f"The key ({', '.join(self.key)}) is NULL in some source rows, and "
+                    "keyset paging cannot reach them.",
+                    hint="Choose key columns that are never NULL, or filter those rows "
+                    "out with --query.",
+                )
+
+    @property
+    def key_index(self) -> list[int]:
+        names = [c.name for c in self.columns]
+        return [names.index(k) for k in self.key]
+
+    def count(self) -> int | None:
+        """rows_total for progress; an estimate is enough, so failures only log."""
+        try:
+            with self.engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.count()).select_from(self.selectable)
+                    ).scalar_one()
+                )
+        except sa.exc.DBAPIError as exc:
+            log.warning("cannot count source rows: %s", exc.orig, extra={"action": "count"})
+            return None
+
+    def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
+        """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
+        if not self.key:
+            offset = int(last[0]) if last else 0
+            rows = conn.execute(paging.offset_query(self.selectable, offset, batch_size)).all()
+            return paging.Page(list(rows), (offset + len(rows),), len(rows) == batch_size)
+        query = paging.page_query(self.selectable, self.key, last, batch_size, self.dialect)
+        rows = conn.execute(query).all()
+        return paging.split(rows, self.key_index, batch_size, self.key)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

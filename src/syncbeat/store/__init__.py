@@ -1,0 +1,8 @@
+"""The job store."""
+
+from __future__ import annotations
+
+from .schema import job_events, jobs, metadata, pipelines
+from .store import Store
+
+__all__ = ["Store", "job_events", "jobs", "metadata", "pipelines"]

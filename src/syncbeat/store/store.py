@@ -1,0 +1,148 @@
+"""Opening the job store: engine settings, migrations and the schema version check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+
+from .. import clock, urls
+from ..errors import StoreError, SyncbeatError
+
+log = logging.getLogger(__name__)
+
+
+def _alembic_config(conn: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("syncbeat.store") / "migrations"))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL so readers never block the writer, a busy timeout so writers queue instead of
+    failing, and ``BEGIN IMMEDIATE`` so a transaction that reads then writes (a claim)
+    holds the write lock from its first statement: atomic across processes."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """The SQL database that holds pipelines, jobs, leases, checkpoints and events."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        elif self.dialect != "postgresql":
+            raise StoreError(
+                f"The job store must be SQLite or PostgreSQL, not {self.dialect}.",
+                hint="Use --store sqlite:///syncbeat.db or --store postgresql://...",
+            )
+        self.migrated: tuple[str | None, str] | None = None
+        try:
+            if migrate:
+                self.migrated = self.upgrade()
+            else:
+                self.check_schema()
+        except SyncbeatError:
+            raise
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"Cannot use the job store {urls.mask(url)}: {_first_line(exc)}",
+                hint="Check that the store's database exists and is reachable, or choose "
+                "another with --store / SYNCBEAT_STORE.",
+            ) from None
+
+    @property
+    def masked_url(self) -> str:
+        return urls.mask(self.url)
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A short transaction on the store."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def now(self) -> float:
+        with self.engine.connect() as conn:
+            return float(conn.execute(sa.select(clock.now())).scalar_one())
+
+    # -- schema -------------------------------------------------------------------
+
+    def _revisions(self, conn: sa.Connection) -> tuple[str | None, str, set[str]]:
+        script = ScriptDirectory.from_config(_alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        current = MigrationContext.configure(conn).get_current_revision()
+        return current, str(script.get_current_head()), known
+
+    def check_schema(self) -> str | None:
+        with self.engine.connect() as conn:
+            current, head, known = self._revisions(conn)
+        if current is not None and current not in known:
+            raise StoreError(
+                f"The job store {self.masked_url} has schema version {current}, newer "
+                "than this syncbeat knows.",
+                hint="Upgrade syncbeat (pip install -U syncbeat) on this machine.",
+            )
+        if current != head:
+            raise StoreError(
+                f"The job store {self.masked_url} is at schema version {current}, "
+                f"this syncbeat needs {head}.",
+                hint="Run `syncbeat db upgrade`.",
+            )
+        return current
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply every migration the store lacks. Returns (before, after) versions."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two processes opening a new store at once must not both migrate it.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7342001)"))
+            current, head, known = self._revisions(conn)
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"The job store {self.masked_url} has schema version {current}, "
+                    "newer than this syncbeat knows.",
+                    hint="Upgrade syncbeat (pip install -U syncbeat) on this machine.",
+                )
+            if current != head:
+                log.info(
+                    "migrating job store",
+                    extra={"action": "store_migrate", "from": current, "to": head},
+                )
+                command.upgrade(_alembic_config(conn), "head")
+        return current, head
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]

@@ -1,0 +1,87 @@
+"""Column types across databases.
+
+Between two databases of the same kind a column keeps its exact type. Across kinds it
+goes through SQLAlchemy's generic type, then through the fixes each destination needs
+so that no value is cut short by accident (MySQL's DECIMAL defaults to no decimals and
+its DATETIME to whole seconds; a MySQL key cannot be TEXT).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.types import NullType, TypeEngine
+
+Convert = Callable[[Any], Any] | None
+
+
+def _generic(col_type: TypeEngine[Any], src: str) -> TypeEngine[Any]:
+    if isinstance(col_type, NullType):
+        return sa.Text()
+    if src in ("mysql", "mariadb") and isinstance(col_type, mysql.TINYINT):
+        # MySQL spells BOOLEAN as TINYINT(1).
+        return sa.Boolean() if col_type.display_width == 1 else sa.SmallInteger()
+    if isinstance(col_type, sa.JSON):
+        return sa.JSON()
+    if isinstance(col_type, postgresql.ARRAY):
+        return sa.JSON()
+    if isinstance(col_type, sa.Enum):
+        return sa.String(max((len(e) for e in col_type.enums), default=1))
+    try:
+        return col_type.as_generic()
+    except NotImplementedError:
+        return sa.Text()
+
+
+def _for_mysql(generic: TypeEngine[Any], is_key: bool) -> TypeEngine[Any]:
+    if isinstance(generic, sa.String) and not isinstance(generic, sa.Enum):
+        if is_key and (generic.length is None or generic.length > 255):
+            return sa.String(255)
+        if generic.length is None or isinstance(generic, sa.Text):
+            return mysql.LONGTEXT()
+        return generic
+    if isinstance(generic, sa.DateTime):
+        return mysql.DATETIME(fsp=6)
+    if isinstance(generic, sa.Time):
+        return mysql.TIME(fsp=6)
+    if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
+        if generic.precision is None:
+            return mysql.DECIMAL(65, 30)
+        return generic
+    if isinstance(generic, sa.Float):
+        return mysql.DOUBLE()
+    if isinstance(generic, sa.LargeBinary):
+        return mysql.LONGBLOB()
+    return generic
+
+
+def destination_type(
+    col_type: TypeEngine[Any], src: str, dst: str, *, is_key: bool
+) -> TypeEngine[Any]:
+    """The type a destination column gets for a source column."""
+    if src == dst and not isinstance(col_type, NullType):
+        return col_type
+    generic = _generic(col_type, src)
+    if dst in ("mysql", "mariadb"):
+        return _for_mysql(generic, is_key)
+    if dst == "postgresql" and isinstance(generic, sa.Float):
+        return postgresql.DOUBLE_PRECISION()
+    return generic
+
+
+def _utc_naive(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def value_converter(col_type: TypeEngine[Any], dst: str) -> Convert:
+    """A per-value conversion a destination needs, or None. MySQL's DATETIME has no time
+    zone: aware timestamps are stored as UTC, deliberately (see docs/types.md)."""
+    if dst in ("mysql", "mariadb") and isinstance(col_type, sa.DateTime):
+        return _utc_naive
+    return None

@@ -1,0 +1,101 @@
+"""Connection URLs: ``${VAR}`` secrets, masking, and opening engines.
+
+A URL is kept as the user wrote it (``postgresql://app:${PGPASS}@db/x``) and resolved
+only when a connection is opened, so the store never holds a secret's value. A URL with
+a literal password is stored and shown with the password masked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from .errors import ConnectionUrlError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MASK = "***"
+
+# Drivers syncbeat installs and tests; a bare "postgresql://" means psycopg 3 here, not
+# psycopg2, which we do not ship.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+
+
+def resolve(url: str) -> str:
+    """Replace every ``${VAR}`` with the variable's value; a missing variable is an error."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConnectionUrlError(
+                f"The connection URL refers to ${{{name}}}, but the environment variable "
+                f"{name} is not set.",
+                hint=f"export {name}=... before running syncbeat.",
+            )
+        return os.environ[name]
+
+    return _VAR.sub(value, url)
+
+
+def parse(url: str) -> URL:
+    """Parse a resolved URL, mapping bare dialect names to the drivers syncbeat ships."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConnectionUrlError(
+            f"{mask(url)!r} is not a connection URL.",
+            hint="Write it as dialect://user:password@host:port/database, for example "
+            "postgresql://app@localhost/shop or sqlite:///data.db.",
+        ) from None
+    driver = _DEFAULT_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def mask(url: str) -> str:
+    """The URL as it may be shown anywhere: a literal password replaced by ``***``.
+
+    ``${VAR}`` references are kept as written: they name a secret, they are not one.
+    """
+    match = re.match(r"^([^:/]+://[^:/@]*:)([^@]*)(@.*)$", url, flags=re.DOTALL)
+    if not match or not match.group(2) or _VAR.fullmatch(match.group(2)):
+        return url
+    return f"{match.group(1)}{MASK}{match.group(3)}"
+
+
+def has_literal_password(url: str) -> bool:
+    return mask(url) != url
+
+
+def create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here)."""
+    if f":{MASK}@" in url:
+        raise ConnectionUrlError(
+            f"The password of {url!r} was given literally and is not kept in the store.",
+            hint="Put the password in an environment variable and write ${VAR} in the "
+            "URL, or give the URL again on the command line.",
+        )
+    parsed = parse(resolve(url))
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise ConnectionUrlError(
+            f"Unknown database driver {parsed.drivername!r} in {mask(url)!r}.",
+            hint="syncbeat ships sqlite, postgresql (psycopg) and mysql/mariadb (pymysql).",
+        ) from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {exc}") from None
+
+
+def describe(url: str) -> str:
+    """A short, safe label for a URL: dialect, host and database."""
+    try:
+        parsed = make_url(_VAR.sub("x", url))
+    except ArgumentError:
+        return mask(url)
+    where = parsed.host or ""
+    return f"{parsed.get_backend_name()}:{where}/{parsed.database or ''}".replace(":/", ":")
