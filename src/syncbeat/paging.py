@@ -27,7 +27,8 @@ def after(
     plan the expanded form better: ``a > :a OR (a = :a AND b > :b)``.
     """
     if len(key_cols) == 1:
-        return key_cols[0] > last[0]
+        single: sa.ColumnElement[bool] = key_cols[0] > last[0]
+        return single
     if dialect in ("postgresql", "sqlite"):
         return sa.tuple_(*key_cols) > sa.tuple_(*(sa.literal(v) for v in last))
     clauses = []

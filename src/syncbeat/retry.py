@@ -114,7 +114,7 @@ def retrying(
 
     return Retrying(
         stop=stop_after_attempt(max_retries + 1),
-        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        wait=wait_exponential_jitter(multiplier=initial, max=maximum),
         retry=retry_if_exception(is_transient),
         before_sleep=before_sleep,
         reraise=True,

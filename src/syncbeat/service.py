@@ -32,6 +32,16 @@ _IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "d
              "mode")
 
 
+# For each request: the status a job can be in -> the status it goes to (None: the job is
+# running, so the request is left for its runner to honour at the next batch boundary).
+_TRANSITIONS: dict[str, dict[str, str | None]] = {
+    "pause": {"queued": "paused", "running": None},
+    "cancel": {"queued": "cancelled", "paused": "cancelled", "failed": "cancelled",
+               "running": None},
+    "resume": {"paused": "queued", "failed": "queued"},
+}
+
+
 def store_url(url: str | None = None) -> str:
     return url or os.environ.get("SYNCBEAT_STORE") or defaults.STORE_URL
 
@@ -181,12 +191,7 @@ class Syncbeat:
         with self.store.begin() as conn:
             row = self._row(conn, job_id)
             status = row["status"]
-            transitions = {
-                "pause": {"queued": "paused", "running": None},
-                "cancel": {"queued": "cancelled", "paused": "cancelled",
-                           "failed": "cancelled", "running": None},
-                "resume": {"paused": "queued", "failed": "queued"},
-            }[action]
+            transitions = _TRANSITIONS[action]
             if status not in transitions:
                 raise InvalidTransition(
                     f"Job {job_id} is {status}; it cannot be {action}d "

@@ -1,0 +1,24 @@
+# One command each: `make demo` runs the demo on the embedded default (SQLite);
+# `make test` installs the test dependencies and runs lint, types and the tests.
+VENV ?= .venv
+PYTHON ?= python3
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install demo test lint
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/syncbeat demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest

@@ -1,0 +1,3 @@
+from syncbeat.cli import main
+
+main()
