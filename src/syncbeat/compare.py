@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import paging, urls
+from . import paging, typemap, urls
 
 
 def normalise(value: Any) -> Any:
@@ -63,6 +63,7 @@ def rows_in_key_order(
     schema, _, name = table.rpartition(".")
     with engine.connect() as conn:
         tab = sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema or None)
+    typemap.read_exactly(tab.columns)
     selected = [tab.c[c] for c in (columns or [c.name for c in tab.columns])]
     source = sa.select(*selected).subquery()
     last = None

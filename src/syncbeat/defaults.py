@@ -49,3 +49,11 @@ ignores one slow commit."""
 STATE_TABLE = "_syncbeat_state"
 """The table in each SQL destination that holds, per job, the last committed key and the
 fencing token, written in the same transaction as the batch's rows."""
+
+POLL_INTERVAL = 1.0
+"""Seconds an idle worker waits before asking the store for work again: a claim is one
+cheap indexed statement, so a second is responsive without loading the store."""
+
+WORKER_CONCURRENCY = 1
+"""Jobs one worker runs at once. Each job is mostly waiting on databases, so a few per
+core is fine; one keeps a worker's footprint predictable."""

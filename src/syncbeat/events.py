@@ -24,6 +24,7 @@ LEASE_LOST = "lease_lost"
 REQUESTED = "requested"
 WARNING = "warning"
 STALLED = "stalled"
+STUCK = "stuck"
 
 
 def record(

@@ -87,8 +87,23 @@ class Lease:
     spec: dict[str, Any]
 
 
-def _claimable(job_id: int | None, dead_owners: Sequence[str]) -> sa.ColumnElement[bool]:
-    expired = sa.and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < clock.now())
+def _expired() -> sa.ColumnElement[bool]:
+    return sa.and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < clock.now())
+
+
+def _attempts_left(max_attempts: int | None) -> sa.ColumnElement[bool]:
+    """A worker's --max-attempts, when given, caps every job's own limit."""
+    if max_attempts is None:
+        return jobs.c.attempt < jobs.c.max_attempts
+    return sa.and_(jobs.c.attempt < jobs.c.max_attempts, jobs.c.attempt < max_attempts)
+
+
+def _claimable(job_id: int | None, dead_owners: Sequence[str],
+               max_attempts: int | None = None) -> sa.ColumnElement[bool]:
+    expired = _expired()
+    if job_id is None:
+        # A worker never takes a job that has used up its attempts: the reaper fails it.
+        expired = sa.and_(expired, _attempts_left(max_attempts))
     conditions = [jobs.c.status == QUEUED, expired]
     if dead_owners:
         conditions.append(sa.and_(jobs.c.status == RUNNING, jobs.c.owner.in_(dead_owners)))
@@ -103,6 +118,7 @@ def claim(
     *,
     job_id: int | None = None,
     dead_owners: Sequence[str] = (),
+    max_attempts: int | None = None,
 ) -> Lease | None:
     """Atomically take one queued job, or a running one whose lease expired.
 
@@ -111,7 +127,7 @@ def claim(
     """
     pick = (
         sa.select(jobs.c.id)
-        .where(_claimable(job_id, dead_owners))
+        .where(_claimable(job_id, dead_owners, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -245,3 +261,43 @@ def finish(
     result = conn.execute(jobs.update().where(_fenced(lease)).values(**values))
     if result.rowcount == 0:
         raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+
+
+@dataclass(frozen=True)
+class Reaped:
+    job_id: int
+    epoch: int
+    owner: str | None
+    status: str  # queued (to be claimed again) or failed (attempts used up)
+
+
+def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
+    """Requeue every running job whose lease expired, or fail it once its attempts are
+    used up. A stale owner cannot write afterwards: its writes require ``running``."""
+    reaped: list[Reaped] = []
+    for status, attempts_left in ((QUEUED, True), (FAILED, False)):
+        left = _attempts_left(max_attempts)
+        # The owner stays, to show whose lease expired (RETURNING gives new values).
+        values: dict[str, Any] = {"status": status, "lease_expires_at": None,
+                                  "rate": None, "updated_at": clock.now()}
+        if status == FAILED:
+            values.update(finished_at=clock.now(),
+                          last_error="The lease expired and the job has used up its attempts.")
+        rows = conn.execute(
+            jobs.update()
+            .where(_expired(), left if attempts_left else sa.not_(left))
+            .values(**values)
+            .returning(jobs.c.id, jobs.c.lease_epoch, jobs.c.owner, jobs.c.attempt,
+                       jobs.c.max_attempts)
+        ).all()
+        for row in rows:
+            reaped.append(Reaped(row.id, row.lease_epoch, row.owner, status))
+            message = (
+                f"lease of {row.owner} expired; requeued (attempt {row.attempt} of "
+                f"{row.max_attempts} used)" if status == QUEUED else
+                f"lease of {row.owner} expired and all {row.max_attempts} attempts are used; "
+                "the job failed"
+            )
+            events.record(conn, row.id, events.STALLED if status == QUEUED else events.FAILED,
+                          message, epoch=row.lease_epoch)
+    return reaped

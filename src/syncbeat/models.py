@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from . import progress
+from . import defaults, progress
 
 
 def _time(epoch: float | None) -> dt.datetime | None:
@@ -31,6 +31,7 @@ class PipelineView(BaseModel):
     max_attempts: int
     heartbeat_interval: float
     lease_ttl: float
+    batch_timeout: float = defaults.BATCH_TIMEOUT
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -118,4 +119,28 @@ class JobView(BaseModel):
             started_at=_time(row["started_at"]),
             finished_at=_time(row["finished_at"]),
             events=events,
+        )
+
+
+class WorkerView(BaseModel):
+    name: str
+    host: str
+    pid: int
+    concurrency: int
+    jobs: list[int]
+    alive: bool
+    heartbeat_age_seconds: float
+    started_at: dt.datetime
+    stopped_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any, now: float) -> WorkerView:
+        age = max(0.0, now - row["heartbeat_at"])
+        return cls(
+            name=row["name"], host=row["host"], pid=row["pid"],
+            concurrency=row["concurrency"], jobs=list(row["jobs"] or []),
+            # Three missed heartbeats: the worker is gone (or frozen).
+            alive=row["stopped_at"] is None and age < 3 * row["heartbeat_interval"],
+            heartbeat_age_seconds=age,
+            started_at=_time(row["started_at"]), stopped_at=_time(row["stopped_at"]),
         )

@@ -32,6 +32,7 @@ class PipelineSpec(BaseModel):
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=1000)
     heartbeat_interval: float = Field(defaults.HEARTBEAT_INTERVAL, gt=0)
     lease_ttl: float = Field(defaults.LEASE_TTL, gt=0)
+    batch_timeout: float = Field(defaults.BATCH_TIMEOUT, gt=0)
 
     @field_validator("name")
     @classmethod

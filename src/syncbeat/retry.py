@@ -9,6 +9,7 @@ cannot fix it and would only delay the message a person needs.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +38,9 @@ _PG_AUTH = {"28P01", "28000"}
 _MYSQL_AUTH = {1045, 1044, 1698}
 _PG_NO_DB = "3D000"
 _MYSQL_NO_DB = 1049
+_PG_AUTH_TEXT = re.compile(r"password authentication failed|role \".*\" does not exist|"
+                           r"no pg_hba\.conf entry")
+_PG_NO_DB_TEXT = re.compile(r"database \".*\" does not exist")
 
 
 def _codes(exc: sa.exc.DBAPIError) -> tuple[str | None, int | None]:
@@ -82,10 +86,12 @@ def classify(exc: sa.exc.DBAPIError, doing: str, *, at_start: bool = False,
     sqlstate, errno = _codes(exc)
     detail = _message(exc)
     kind = DestinationError if destination else SourceError
-    if sqlstate in _PG_AUTH or errno in _MYSQL_AUTH:
+    # psycopg gives no SQLSTATE for a refused connection: libpq's FATAL text says why.
+    fatal = detail.lower().partition("fatal:")[2]
+    if sqlstate in _PG_AUTH or errno in _MYSQL_AUTH or _PG_AUTH_TEXT.search(fatal):
         return kind(f"Authentication failed {doing}: {detail}",
                     hint="Check the user name and password in the URL (use ${VAR} for secrets).")
-    if sqlstate == _PG_NO_DB or errno == _MYSQL_NO_DB:
+    if sqlstate == _PG_NO_DB or errno == _MYSQL_NO_DB or _PG_NO_DB_TEXT.search(fatal):
         return kind(f"The database does not exist {doing}: {detail}",
                     hint="Check the database name at the end of the URL, or create it.")
     if at_start and (errno in (2003, 2005) or (sqlstate or "").startswith("08")

@@ -9,6 +9,7 @@ fails the job with its checkpoint on the batch that failed. Nothing is ever skip
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from .pipeline import PipelineSpec
 from .progress import Progress, Snapshot
 from .retry import classify, retrying
 from .sources import SqlSource
+from .statements import Statements
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,21 @@ class _Requested(SyncbeatError):
         self.status = status
 
 
+class Stuck(LeaseLost):
+    """The batch made no progress for the batch timeout; the job was given back."""
+
+
 class Runner:
     def __init__(self, store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> None:
         self.store, self.lease, self.spec, self.hooks = store, lease, spec, hooks
         self.source: SqlSource | None = None
         self.dest: SqlDestination | None = None
-        self.heartbeat = Heartbeat(store, lease, spec.heartbeat_interval)
+        self.statements = Statements()
+        self._progress_at: float | None = None
+        self._stuck = False
+        self.heartbeat = Heartbeat(store, lease, spec.heartbeat_interval,
+                                   watchdog=self._watchdog,
+                                   watchdog_period=spec.batch_timeout / 4)
 
     def _event(self, kind: str, message: str = "", data: dict[str, Any] | None = None) -> None:
         with self.store.begin() as conn:
@@ -80,32 +91,59 @@ class Runner:
     def run(self) -> Outcome:
         try:
             with self.heartbeat:
-                return self._run()
+                try:
+                    return self._run()
+                except Interrupted as exc:
+                    return self._end("queued", str(exc), give_back=True)
+                except _Requested as req:
+                    return self._end(req.status, f"{req.status} on request")
+                except LeaseLost:
+                    raise
+                except SyncbeatError as exc:
+                    return self._end("failed", str(exc), error=str(exc))
+                except Exception as exc:
+                    log.exception("internal error", extra={"action": "internal_error",
+                                                           "job_id": self.lease.job_id})
+                    message = f"Internal error: {type(exc).__name__}: {exc}"
+                    return self._end("failed", message, error=message)
+        except Stuck as exc:
+            return Outcome("stuck", str(exc))
         except LeaseLost as exc:
             log.warning("lease lost: %s", exc, extra={"action": "lease_lost",
                                                       "job_id": self.lease.job_id})
-            self._event(events.LEASE_LOST, str(exc))
+            try:
+                self._event(events.LEASE_LOST, str(exc))
+            except Exception:  # the store may be what we lost
+                log.warning("could not record lease_lost", extra={"action": "lease_lost"})
             return Outcome("lease_lost", str(exc))
-        except Interrupted as exc:
-            return self._end("queued", str(exc), give_back=True)
-        except _Requested as req:
-            return self._end(req.status, f"{req.status} on request")
-        except SyncbeatError as exc:
-            return self._fail(exc)
-        except Exception as exc:
-            log.exception("internal error", extra={"action": "internal_error",
-                                                   "job_id": self.lease.job_id})
-            return self._fail(SyncbeatError(f"Internal error: {type(exc).__name__}: {exc}"))
         finally:
             for end in (self.source, self.dest):
                 if end is not None:
                     end.dispose()
 
-    def _fail(self, exc: SyncbeatError) -> Outcome:
+    def _watchdog(self) -> None:
+        """On the heartbeat thread: abandon a batch that made no progress for
+        ``batch_timeout``. The job goes back to the queue (the attempt stays counted, so
+        a job that always hangs ends up failed), the statement is cancelled, and this
+        runner stops before its next write."""
+        started = self._progress_at
+        if started is None or self._stuck:
+            return
+        stalled = time.monotonic() - started
+        if stalled <= self.spec.batch_timeout:
+            return
+        self._stuck = True
+        message = (f"batch made no progress for {stalled:.1f}s (batch timeout "
+                   f"{self.spec.batch_timeout:g}s): abandoned, job given back")
         try:
-            return self._end("failed", str(exc), error=str(exc))
-        except LeaseLost as lost:
-            return Outcome("lease_lost", str(lost))
+            with self.store.begin() as conn:
+                protocol.finish(conn, self.lease, protocol.QUEUED)
+                events.record(conn, self.lease.job_id, events.STUCK, message,
+                              epoch=self.lease.epoch, owner=self.lease.owner)
+        except LeaseLost:
+            pass
+        self.heartbeat.lost(Stuck(message))
+        self.statements.cancel_all()
 
     def _run(self) -> Outcome:
         spec, lease = self.spec, self.lease
@@ -179,6 +217,7 @@ class Runner:
             self.hooks.on_message(message)
 
         def attempt() -> tuple[Page, Checkpoint]:
+            self._progress_at = time.monotonic()
             self.heartbeat.check()
             page = self._read(before)
             after = before.advance(page.last_key or before.last_key or (), len(page.rows), retries)
@@ -200,7 +239,8 @@ class Runner:
     def _read(self, before: Checkpoint) -> Page:
         assert self.source is not None
         try:
-            with self.source.engine.connect() as conn:
+            engine = self.source.engine
+            with engine.connect() as conn, self.statements.track(engine, conn):
                 return self.source.read(conn, before.last_key, self.spec.batch_size)
         except sa.exc.DBAPIError as exc:
             raise classify(exc, f"reading the source {urls.mask(self.spec.source_url)}") from None
@@ -208,7 +248,8 @@ class Runner:
     def _write(self, page: Page, before: Checkpoint, after: Checkpoint) -> None:
         assert self.dest is not None
         try:
-            self.dest.write(page.rows, self.lease.uid, self.lease.epoch, before, after)
+            self.dest.write(page.rows, self.lease.uid, self.lease.epoch, before, after,
+                            statements=self.statements)
         except sa.exc.DBAPIError as exc:
             raise classify(exc, f"writing the destination {urls.mask(self.spec.dest_url)}",
                            destination=True) from None

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, lease as protocol
+from . import clock, defaults, events, lease as protocol, urls
 from .errors import (
     InvalidTransition,
     JobBusy,
@@ -18,10 +18,11 @@ from .errors import (
     PipelineNotFound,
 )
 from .lease import Owner
-from .models import EventView, JobView, PipelineView
+from .models import EventView, JobView, PipelineView, WorkerView
 from .pipeline import PipelineSpec
 from .runner import Outcome, RunHooks, run_claimed
-from .store import Store, job_events, jobs, pipelines
+from .store import Store, job_events, jobs, pipelines, workers
+from .worker import Worker, WorkerSettings
 from .store.schema import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,9 @@ class Syncbeat:
                 raise InvalidTransition(
                     f"Job {job_id} is {status}; it cannot be {action}d "
                     f"(only a {' or '.join(transitions)} job can).",
+                    hint=f"A {status} job is finished; start a new one with: syncbeat run "
+                    f"{row['pipeline']}" if action == "resume" and status in protocol.FINAL
+                    else None,
                 )
             target = transitions[status]
             if target is None:  # running: the runner honours it at the next batch
@@ -265,6 +269,25 @@ class Syncbeat:
     def sync(self, spec: PipelineSpec, hooks: RunHooks | None = None) -> tuple[JobView, Outcome]:
         """Save the pipeline and run a full sync in the foreground, resuming its
         unfinished job if there is one."""
+        # A URL that cannot work (bad syntax, unknown driver, unset ${VAR}) is a usage
+        # error: say so before anything is saved or a job is created.
+        urls.check(spec.source_url)
+        urls.check(spec.dest_url)
         self.save_pipeline(spec)
         job = self.enqueue(spec.name, spec=spec)
         return self.run_job(job.id, hooks, spec=spec)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def worker(self, settings: WorkerSettings | None = None) -> Worker:
+        """A worker on this store; call ``run()`` on it (blocks) and ``stop()`` to drain."""
+        return Worker(self.store, settings)
+
+    def workers(self, *, include_stopped: bool = False) -> list[WorkerView]:
+        query = sa.select(workers).order_by(workers.c.started_at)
+        if not include_stopped:
+            query = query.where(workers.c.stopped_at.is_(None))
+        with self.store.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return [WorkerView.from_row(r, now) for r in rows]

@@ -9,7 +9,7 @@ its DATETIME to whole seconds; a MySQL key cannot be TEXT).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,9 +32,15 @@ def _generic(col_type: TypeEngine[Any], src: str) -> TypeEngine[Any]:
     if isinstance(col_type, sa.Enum):
         return sa.String(max((len(e) for e in col_type.enums), default=1))
     try:
-        return col_type.as_generic()
+        generic = col_type.as_generic()
     except NotImplementedError:
         return sa.Text()
+    if isinstance(generic, sa.String) and generic.collation:
+        # Collation names are the source database's (utf8mb4_bin on MariaDB's JSON
+        # columns): another kind of database does not know them.
+        generic = generic.copy()
+        generic.collation = None
+    return generic
 
 
 def _for_mysql(generic: TypeEngine[Any], is_key: bool) -> TypeEngine[Any]:
@@ -79,9 +85,25 @@ def _utc_naive(value: Any) -> Any:
     return value
 
 
+def _sql_null(value: Any) -> Any:
+    return sa.null() if value is None else value
+
+
 def value_converter(col_type: TypeEngine[Any], dst: str) -> Convert:
     """A per-value conversion a destination needs, or None. MySQL's DATETIME has no time
-    zone: aware timestamps are stored as UTC, deliberately (see docs/types.md)."""
+    zone: aware timestamps are stored as UTC, deliberately (see docs/types.md). A JSON
+    column would store Python's None as the JSON text 'null': a NULL stays SQL NULL."""
     if dst in ("mysql", "mariadb") and isinstance(col_type, sa.DateTime):
         return _utc_naive
+    if isinstance(col_type, sa.JSON) and not col_type.none_as_null:
+        return _sql_null
     return None
+
+
+def read_exactly(columns: Iterable[sa.ColumnElement[Any]]) -> None:
+    """Make reflected columns return what the database holds. MySQL's DOUBLE reflects
+    with ``asdecimal=True``, whose Decimal is cut to 10 decimal places: read it as the
+    float the driver returns."""
+    for column in columns:
+        if isinstance(column.type, sa.Float) and column.type.asdecimal:
+            column.type.asdecimal = False

@@ -46,9 +46,10 @@ def parse(url: str) -> URL:
     """Parse a resolved URL, mapping bare dialect names to the drivers syncbeat ships."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        why = "" if isinstance(exc, ArgumentError) else " (its port is not a number)"
         raise ConnectionUrlError(
-            f"{mask(url)!r} is not a connection URL.",
+            f"{mask(url)!r} is not a connection URL{why}.",
             hint="Write it as dialect://user:password@host:port/database, for example "
             "postgresql://app@localhost/shop or sqlite:///data.db.",
         ) from None
@@ -91,11 +92,17 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {exc}") from None
 
 
+def check(url: str) -> None:
+    """Fail now, with a ConnectionUrlError, if ``url`` cannot be opened as written: bad
+    syntax, an unknown driver, an unset ``${VAR}``. Connects to nothing."""
+    create_engine(url).dispose()
+
+
 def describe(url: str) -> str:
     """A short, safe label for a URL: dialect, host and database."""
     try:
         parsed = make_url(_VAR.sub("x", url))
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return mask(url)
     where = parsed.host or ""
     return f"{parsed.get_backend_name()}:{where}/{parsed.database or ''}".replace(":/", ":")

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..models import EventView, JobView, PipelineView
+from ..models import EventView, JobView, PipelineView, WorkerView
 from ..progress import Snapshot
 
 out = Console(highlight=False)
@@ -169,3 +169,13 @@ def pipelines_table(pipelines: Sequence[PipelineView]) -> None:
 def pipeline_detail(p: PipelineView) -> None:
     for name, value in p.model_dump(mode="json").items():
         out.print(f"[bold]{name:>20}[/bold]  {escape(str(value))}")
+
+
+def workers_table(workers: Sequence[WorkerView]) -> None:
+    table = Table("name", "host", "pid", "alive", "jobs", "heartbeat", "started")
+    for w in workers:
+        table.add_row(w.name, w.host, str(w.pid),
+                      Text("yes", style="green") if w.alive else Text("no", style="red"),
+                      ",".join(map(str, w.jobs)) or "–", f"{w.heartbeat_age_seconds:.1f}s ago",
+                      _when(w.started_at))
+    out.print(table if workers else "No workers.")

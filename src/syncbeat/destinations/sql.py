@@ -14,6 +14,7 @@ from .. import typemap, urls
 from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError
 from ..retry import classify
+from ..statements import Statements
 from . import state
 
 log = logging.getLogger(__name__)
@@ -169,9 +170,10 @@ class SqlDestination:
         ]
 
     def write(self, rows: Sequence[Sequence[Any]], uid: str, epoch: int,
-              before: Checkpoint, after: Checkpoint) -> bool:
+              before: Checkpoint, after: Checkpoint, *,
+              statements: Statements | None = None) -> bool:
         """Write one batch and its state in ONE transaction. False: already written."""
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
             if not state.advance(conn, uid, epoch, before, after):
                 return False
             if rows:

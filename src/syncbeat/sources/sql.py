@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import paging, urls
+from .. import paging, typemap, urls
 from ..checkpoint import Key
 from ..errors import ConfigError, KeyColumnError, SourceError
 from ..retry import classify
@@ -71,6 +71,7 @@ class SqlSource:
                 f"{urls.mask(self.url)}.",
                 hint="Check the table name (and schema, as schema.table) or pass --query.",
             ) from None
+        typemap.read_exactly(table.columns)
         self.selectable = table
         self.columns = list(table.columns)
         if not self.key:
@@ -96,6 +97,7 @@ class SqlSource:
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
         probe = sa.Table(_PROBE, sa.MetaData(), autoload_with=conn, schema=schema)
+        typemap.read_exactly(probe.columns)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         names = [c.name for c in probe.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})

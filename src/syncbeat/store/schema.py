@@ -96,3 +96,18 @@ job_events = sa.Table(
     sa.Column("data", sa.JSON),
     sa.Index("ix_job_events_job_id_id", "job_id", "id"),
 )
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("heartbeat_interval", sa.Double, nullable=False),
+    # Ids of the jobs the worker runs now, as last reported.
+    sa.Column("jobs", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.Double, nullable=False),
+    sa.Column("heartbeat_at", sa.Double, nullable=False),
+    sa.Column("stopped_at", sa.Double),
+)
