@@ -62,8 +62,7 @@ def rows_in_key_order(
     """Stream a table's rows (optionally some columns) in key order, O(batch) memory."""
     schema, _, name = table.rpartition(".")
     with engine.connect() as conn:
-        tab = sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema or None)
-    typemap.read_exactly(tab.columns)
+        tab = typemap.reflect(conn, name, schema or None)
     selected = [tab.c[c] for c in (columns or [c.name for c in tab.columns])]
     source = sa.select(*selected).subquery()
     last = None

@@ -43,6 +43,23 @@ _PG_AUTH_TEXT = re.compile(r"password authentication failed|role \".*\" does not
 _PG_NO_DB_TEXT = re.compile(r"database \".*\" does not exist")
 
 
+# What drivers say, without an error code, when a server goes away or restarts mid-run.
+# (Before the first batch the same words mean a wrong host or port: see classify.)
+_TRANSIENT_TEXT = (
+    "database is locked",
+    "server closed the connection",
+    "connection refused",
+    "connection reset",
+    "connection lost",
+    "connection is closed",
+    "terminating connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "lost connection",
+    "server has gone away",
+)
+
+
 def _codes(exc: sa.exc.DBAPIError) -> tuple[str | None, int | None]:
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None)
@@ -69,10 +86,8 @@ def is_transient(exc: BaseException) -> bool:
     if errno in _MYSQL_TRANSIENT:
         return True
     text = str(exc.orig).lower()
-    return isinstance(exc, sa.exc.OperationalError) and (
-        "database is locked" in text
-        or "server closed the connection" in text
-        or "connection" in text and ("lost" in text or "closed" in text or "reset" in text)
+    return isinstance(exc, sa.exc.OperationalError) and any(
+        phrase in text for phrase in _TRANSIENT_TEXT
     )
 
 

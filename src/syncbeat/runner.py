@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -26,12 +26,17 @@ from .lease import Lease
 from .paging import Page
 from .pipeline import PipelineSpec
 from .progress import Progress, Snapshot
-from .retry import classify, retrying
+from .retry import classify, is_transient, retrying
 from .sources import SqlSource
 from .statements import Statements
 from .store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STORE_RETRIES = 8
+"""Tries of one store write that failed transiently (the store dropped the connection:
+a failover, a restarted pooler) before the run gives up; the lease bounds them too."""
 
 
 @dataclass
@@ -70,22 +75,45 @@ class Runner:
         self.statements = Statements()
         self._progress_at: float | None = None
         self._stuck = False
+        self._stuck_message = ""
         self.heartbeat = Heartbeat(store, lease, spec.heartbeat_interval,
                                    watchdog=self._watchdog,
                                    watchdog_period=spec.batch_timeout / 4)
 
+    def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
+        """One store transaction, tried again while it fails transiently, for as long
+        as the lease is certainly ours. A lost connection must not fail the job: every
+        write is fenced, so trying again after a commit whose answer was lost is safe."""
+        wait = 0.05
+        for tries in range(1, STORE_RETRIES + 1):
+            try:
+                with self.store.begin() as conn:
+                    return write(conn)
+            except sa.exc.DBAPIError as exc:
+                if not is_transient(exc) or tries == STORE_RETRIES:
+                    raise
+                log.warning("store write failed (%s), trying again", type(exc.orig).__name__,
+                            extra={"action": "store_retry", "job_id": self.lease.job_id})
+            self.heartbeat.check()
+            time.sleep(wait)
+            wait = min(2 * wait, 1.0)
+        raise AssertionError("unreachable")
+
     def _event(self, kind: str, message: str = "", data: dict[str, Any] | None = None) -> None:
-        with self.store.begin() as conn:
-            events.record(conn, self.lease.job_id, kind, message, data=data,
-                          epoch=self.lease.epoch, owner=self.lease.owner)
+        self._in_store(lambda conn: events.record(
+            conn, self.lease.job_id, kind, message, data=data, epoch=self.lease.epoch,
+            owner=self.lease.owner))
 
     def _end(self, status: str, message: str, *, error: str | None = None,
              give_back: bool = False) -> Outcome:
         kind = {"queued": events.RELEASED}.get(status, status)
-        with self.store.begin() as conn:
+
+        def write(conn: sa.Connection) -> None:
             protocol.finish(conn, self.lease, status, error=error, give_back_attempt=give_back)
             events.record(conn, self.lease.job_id, kind, message,
                           epoch=self.lease.epoch, owner=self.lease.owner)
+
+        self._in_store(write)
         return Outcome(status, message)
 
     def run(self) -> Outcome:
@@ -109,6 +137,8 @@ class Runner:
         except Stuck as exc:
             return Outcome("stuck", str(exc))
         except LeaseLost as exc:
+            if self._stuck:  # the watchdog gave the job back: this run's writes are refused
+                return Outcome("stuck", self._stuck_message)
             log.warning("lease lost: %s", exc, extra={"action": "lease_lost",
                                                       "job_id": self.lease.job_id})
             try:
@@ -124,8 +154,8 @@ class Runner:
     def _watchdog(self) -> None:
         """On the heartbeat thread: abandon a batch that made no progress for
         ``batch_timeout``. The job goes back to the queue (the attempt stays counted, so
-        a job that always hangs ends up failed), the statement is cancelled, and this
-        runner stops before its next write."""
+        a job that always hangs ends up failed: once its attempts are used up, it fails
+        here), the statement is cancelled, and this runner stops before its next write."""
         started = self._progress_at
         if started is None or self._stuck:
             return
@@ -133,15 +163,30 @@ class Runner:
         if stalled <= self.spec.batch_timeout:
             return
         self._stuck = True
+        lease = self.lease
+        used_up = lease.attempt >= lease.max_attempts
         message = (f"batch made no progress for {stalled:.1f}s (batch timeout "
-                   f"{self.spec.batch_timeout:g}s): abandoned, job given back")
+                   f"{self.spec.batch_timeout:g}s): abandoned, "
+                   + (f"and all {lease.max_attempts} attempts are used; the job failed"
+                      if used_up else "job given back"))
+
+        def give_back(conn: sa.Connection) -> None:
+            protocol.finish(conn, lease, protocol.FAILED if used_up else protocol.QUEUED,
+                            error=message if used_up else None)
+            events.record(conn, lease.job_id, events.STUCK, message,
+                          epoch=lease.epoch, owner=lease.owner)
+            if used_up:
+                events.record(conn, lease.job_id, events.FAILED, message,
+                              epoch=lease.epoch, owner=lease.owner)
+
         try:
-            with self.store.begin() as conn:
-                protocol.finish(conn, self.lease, protocol.QUEUED)
-                events.record(conn, self.lease.job_id, events.STUCK, message,
-                              epoch=self.lease.epoch, owner=self.lease.owner)
+            self._in_store(give_back)
         except LeaseLost:
             pass
+        except sa.exc.DBAPIError as exc:  # the lease expires, and the reaper requeues it
+            log.warning("could not give the stuck job back: %s", type(exc.orig).__name__,
+                        extra={"action": "stuck", "job_id": self.lease.job_id})
+        self._stuck_message = message
         self.heartbeat.lost(Stuck(message))
         self.statements.cancel_all()
 
@@ -151,11 +196,16 @@ class Runner:
             spec.source_url, table=spec.source_table, query=spec.source_query, key=spec.key
         )
         self.dest = dest = SqlDestination(spec.dest_url, spec.dest_table, spec.mode)
+        for engine in (source.engine, dest.engine):
+            self.statements.watch(engine)
+        # The watchdog covers the steps before the first batch too: each can hang.
+        self._progress_at = time.monotonic()
         source.open()
         for warning in source.warnings:
             self._event(events.WARNING, warning)
             self.hooks.on_message(f"warning: {warning}")
         self.heartbeat.check()
+        self._progress_at = time.monotonic()
         current = dest.prepare(source.columns, source.key,
                                     source.dialect, lease.uid, lease.epoch)
         checkpoint = current.checkpoint
@@ -167,10 +217,11 @@ class Runner:
             self._finish_destination(checkpoint)
             return self._end("completed", f"{checkpoint.rows_done:,} rows")
 
+        self._progress_at = time.monotonic()
         total = source.count()
-        with self.store.begin() as conn:
-            protocol.update(conn, lease, rows_total=total, rows_done=checkpoint.rows_done,
-                            checkpoint=checkpoint.to_json())
+        self._in_store(lambda conn: protocol.update(
+            conn, lease, rows_total=total, rows_done=checkpoint.rows_done,
+            checkpoint=checkpoint.to_json()))
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
         more = True
@@ -180,13 +231,15 @@ class Runner:
             page, checkpoint = self._batch(checkpoint)
             progress.batch_done(len(page.rows))
             snapshot = progress.snapshot()
-            with self.store.begin() as conn:
-                requested = protocol.save_checkpoint(
-                    conn, lease, checkpoint, rate=snapshot.rate,
-                    event={"message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
-                           "rows": len(page.rows), "rows_done": checkpoint.rows_done,
-                           "retries": checkpoint.batch_retries},
-                )
+            event = {"message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
+                     "rows": len(page.rows), "rows_done": checkpoint.rows_done,
+                     "retries": checkpoint.batch_retries}
+
+            def save(conn: sa.Connection, c: Checkpoint = checkpoint,
+                     e: dict[str, Any] = event, rate: float | None = snapshot.rate) -> str | None:
+                return protocol.save_checkpoint(conn, lease, c, rate=rate, event=dict(e))
+
+            requested = self._in_store(save)
             self.heartbeat.renewed(requested)
             self.hooks.on_progress(snapshot)
             more = page.more
@@ -209,6 +262,7 @@ class Runner:
 
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
             nonlocal retries
+            self.heartbeat.check()  # a lost lease (or a stuck batch) is not retried
             retries = attempt
             message = f"batch {before.batch_index + 1} try {attempt} failed, retrying " \
                       f"in {wait:.1f}s: {exc}"
@@ -260,9 +314,8 @@ class Runner:
             self.dest.finish(self.lease.uid, self.lease.epoch)
         except sa.exc.DBAPIError as exc:
             raise classify(exc, "finishing the destination", destination=True) from None
-        with self.store.begin() as conn:
-            protocol.update(conn, self.lease, checkpoint=checkpoint.to_json(),
-                            rows_done=checkpoint.rows_done)
+        self._in_store(lambda conn: protocol.update(
+            conn, self.lease, checkpoint=checkpoint.to_json(), rows_done=checkpoint.rows_done))
 
 
 def run_claimed(store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> Outcome:

@@ -126,8 +126,7 @@ class Syncbeat:
         starting over, so its checkpoint is kept."""
         spec = spec or self.pipeline_spec(pipeline)
         existing = self.open_job(pipeline)
-        if existing is not None:
-            self._check_same_target(existing, spec)
+        if existing is not None and self._same_target(existing, spec):
             job = self.job(existing, events=0)
             if job.status in ("paused", "failed"):
                 return self.resume(existing)
@@ -144,20 +143,47 @@ class Syncbeat:
             events.record(conn, job_id, events.CREATED, "full sync queued")
         return self.job(job_id, events=0)
 
-    def _check_same_target(self, job_id: int, spec: PipelineSpec) -> None:
-        """Resuming a job under a changed definition would apply its checkpoint to other
-        data: refuse, and say how to start afresh."""
+    def _same_target(self, job_id: int, spec: PipelineSpec) -> bool:
+        """Whether the unfinished job copies what ``spec`` describes.
+
+        Resuming a job under a changed definition would apply its checkpoint to other
+        data. A job that never committed a batch (say it failed on a mistyped host) is
+        simply replaced by a new one: the corrected command just works. A job with
+        progress is kept, and the change refused with a way out.
+        """
         was = PipelineSpec(**self._job_spec(job_id))
         now = spec.stored()
         changed = [f for f in _IDENTITY if getattr(was, f) != getattr(now, f)]
-        if changed:
-            raise InvalidTransition(
-                f"Pipeline {spec.name!r} has an unfinished job {job_id} that copies with a "
-                f"different {', '.join(changed)}; resuming it with these options would "
-                "apply its checkpoint to other data.",
-                hint=f"Run it with its original options, or cancel it first "
-                f"(syncbeat job cancel {job_id}) to start afresh.",
-            )
+        if not changed:
+            return True
+        with self.store.begin() as conn:
+            if self._never_committed(conn, job_id):
+                superseded = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id,
+                           jobs.c.status.in_(("queued", "failed", "paused")))
+                    .values(status="cancelled", finished_at=clock.now(),
+                            updated_at=clock.now())
+                ).rowcount
+                if superseded:
+                    events.record(conn, job_id, events.CANCELLED,
+                                  f"superseded: the pipeline's {', '.join(changed)} changed "
+                                  "before any batch was committed")
+                    return False
+        raise InvalidTransition(
+            f"Pipeline {spec.name!r} has an unfinished job {job_id} that copies with a "
+            f"different {', '.join(changed)}; resuming it with these options would "
+            "apply its checkpoint to other data.",
+            hint=f"Run it with its original options, or cancel it first "
+            f"(syncbeat job cancel {job_id}) to start afresh.",
+        )
+
+    @staticmethod
+    def _never_committed(conn: sa.Connection, job_id: int) -> bool:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(job_events)
+            .where(job_events.c.job_id == job_id, job_events.c.kind == events.BATCH)
+        ).scalar_one() == 0
 
     def job(self, job_id: int, *, events: int = 20) -> JobView:
         with self.store.begin() as conn:

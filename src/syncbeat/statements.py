@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,22 @@ class Statements:
         finally:
             with self._lock:
                 self._active.pop(id(dbapi), None)
+
+    def watch(self, engine: sa.Engine) -> None:
+        """Track every connection the engine hands out until it is returned, so that
+        statements outside a batch (reflection, the count, the destination's fence),
+        which can hang on a lock just as well, can be cancelled too."""
+
+        @event.listens_for(engine, "checkout")
+        def _checkout(dbapi: Any, _record: Any, _proxy: Any) -> None:
+            with self._lock:
+                self._active[id(dbapi)] = (engine, dbapi)
+
+        @event.listens_for(engine, "checkin")
+        def _checkin(dbapi: Any, _record: Any) -> None:
+            if dbapi is not None:
+                with self._lock:
+                    self._active.pop(id(dbapi), None)
 
     def cancel_all(self) -> int:
         """Ask every tracked connection to stop its statement. Returns how many."""

@@ -9,7 +9,7 @@ its DATETIME to whole seconds; a MySQL key cannot be TEXT).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,10 +43,14 @@ def _generic(col_type: TypeEngine[Any], src: str) -> TypeEngine[Any]:
     return generic
 
 
-def _for_mysql(generic: TypeEngine[Any], is_key: bool) -> TypeEngine[Any]:
+def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEngine[Any]:
     if isinstance(generic, sa.String) and not isinstance(generic, sa.Enum):
-        if is_key and (generic.length is None or generic.length > 255):
-            return sa.String(255)
+        if is_key:
+            # A key compares like it did in the source: 'a', 'A' and 'a ' are three
+            # rows, not one (the default collations ignore case and trailing spaces).
+            length = generic.length if generic.length and generic.length <= 255 else 255
+            collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_bin"
+            return mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
         if generic.length is None or isinstance(generic, sa.Text):
             return mysql.LONGTEXT()
         return generic
@@ -68,12 +72,14 @@ def _for_mysql(generic: TypeEngine[Any], is_key: bool) -> TypeEngine[Any]:
 def destination_type(
     col_type: TypeEngine[Any], src: str, dst: str, *, is_key: bool
 ) -> TypeEngine[Any]:
-    """The type a destination column gets for a source column."""
-    if src == dst and not isinstance(col_type, NullType):
+    """The type a destination column gets for a source column. ``dst`` is "mariadb"
+    for a MariaDB server (SQLAlchemy names it "mysql" when the URL does)."""
+    same = src == dst or {src, dst} <= {"mysql", "mariadb"}
+    if same and not isinstance(col_type, NullType):
         return col_type
     generic = _generic(col_type, src)
     if dst in ("mysql", "mariadb"):
-        return _for_mysql(generic, is_key)
+        return _for_mysql(generic, is_key, mariadb=dst == "mariadb")
     if dst == "postgresql" and isinstance(generic, sa.Float):
         return postgresql.DOUBLE_PRECISION()
     return generic
@@ -100,10 +106,31 @@ def value_converter(col_type: TypeEngine[Any], dst: str) -> Convert:
     return None
 
 
-def read_exactly(columns: Iterable[sa.ColumnElement[Any]]) -> None:
-    """Make reflected columns return what the database holds. MySQL's DOUBLE reflects
-    with ``asdecimal=True``, whose Decimal is cut to 10 decimal places: read it as the
-    float the driver returns."""
-    for column in columns:
-        if isinstance(column.type, sa.Float) and column.type.asdecimal:
-            column.type.asdecimal = False
+def _mariadb_json_columns(conn: sa.Connection, name: str, schema: str | None) -> set[str]:
+    """MariaDB's JSON is LONGTEXT with a ``json_valid`` check: the check says it is JSON."""
+    if not getattr(conn.dialect, "is_mariadb", False):
+        return set()
+    rows = conn.execute(
+        sa.text("SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
+                " WHERE CONSTRAINT_SCHEMA = COALESCE(:schema, DATABASE())"
+                " AND TABLE_NAME = :name"),
+        {"schema": schema, "name": name},
+    ).all()
+    return {column for column, check in rows if check == f"json_valid(`{column}`)"}
+
+
+def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
+    """A table as the database describes it, typed so that its values read exactly:
+    MariaDB's JSON columns as JSON (not text), and floating point as the float the
+    driver returns (MySQL's DOUBLE reflects with ``asdecimal=True``, whose Decimal is
+    cut to 10 decimal places). Raises NoSuchTableError."""
+    json_columns = _mariadb_json_columns(conn, name, schema)
+
+    def exact(inspector: Any, table: sa.Table, info: dict[str, Any]) -> None:
+        if info["name"] in json_columns:
+            info["type"] = sa.JSON()
+        elif isinstance(info["type"], sa.Float) and info["type"].asdecimal:
+            info["type"].asdecimal = False
+
+    return sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema,
+                    listeners=[("column_reflect", exact)])

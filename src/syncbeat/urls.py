@@ -19,6 +19,8 @@ from .errors import ConnectionUrlError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
+# A password may also come as a query parameter (…?password=secret).
+_PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
 
 # Drivers syncbeat installs and tests; a bare "postgresql://" means psycopg 3 here, not
 # psycopg2, which we do not ship.
@@ -62,6 +64,9 @@ def mask(url: str) -> str:
 
     ``${VAR}`` references are kept as written: they name a secret, they are not one.
     """
+    url = _PASSWORD_PARAM.sub(
+        lambda m: m.group(0) if _VAR.fullmatch(m.group(2)) else f"{m.group(1)}{MASK}", url
+    )
     match = re.match(r"^([^:/]+://[^:/@]*:)([^@]*)(@.*)$", url, flags=re.DOTALL)
     if not match or not match.group(2) or _VAR.fullmatch(match.group(2)):
         return url

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import clock, defaults, events, lease as protocol
+from .errors import ConfigError
 from .lease import Lease, Owner
 from .pipeline import PipelineSpec
 from .runner import Outcome, RunHooks, run_claimed
@@ -37,6 +38,16 @@ class WorkerSettings:
     poll_interval: float = defaults.POLL_INTERVAL
     once: bool = False
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        ttl = self.lease_ttl or defaults.LEASE_TTL
+        if ttl <= (self.heartbeat_interval or 0):
+            raise ConfigError(
+                f"The lease TTL ({ttl:g}s) must be longer than the heartbeat interval "
+                f"({self.heartbeat_interval:g}s).",
+                hint="Give several heartbeats per lease, e.g. --heartbeat-interval 5 "
+                "--lease-ttl 30.",
+            )
 
     @property
     def reap_interval(self) -> float:
@@ -93,7 +104,9 @@ class Worker:
                     claimed += 1
                 if s.once and (ran == 0 or not self._threads):
                     break
-                self._stopping.wait(0.01 if claimed else s.poll_interval)
+                # --once waits only for its job to end, not for a poll interval after.
+                pause = s.poll_interval if not s.once else min(s.poll_interval, 0.1)
+                self._stopping.wait(0.01 if claimed else pause)
         finally:
             for thread in list(self._threads.values()):
                 thread.join()
@@ -102,9 +115,15 @@ class Worker:
 
     def _claim(self) -> Lease | None:
         ttl = self.settings.lease_ttl or defaults.LEASE_TTL
-        with self.store.begin() as conn:
-            lease = protocol.claim(conn, str(self.owner), ttl,
-                                   max_attempts=self.settings.max_attempts)
+        try:
+            with self.store.begin() as conn:
+                lease = protocol.claim(conn, str(self.owner), ttl,
+                                       max_attempts=self.settings.max_attempts)
+        except sa.exc.DBAPIError as exc:  # store unreachable: try at the next poll
+            # (a claim that did commit is a lease nobody renews: the reaper requeues it)
+            log.warning("could not claim from the store: %s", type(exc.orig).__name__,
+                        extra={"action": "claim_failed"})
+            return None
         if lease is None:
             return None
         log.info("claimed job %s (attempt %s, epoch %s)", lease.job_id, lease.attempt,
@@ -131,6 +150,9 @@ class Worker:
     def _work(self, lease: Lease) -> None:
         try:
             spec = self._spec(lease)
+            cap = self.settings.max_attempts
+            if cap is not None and cap < lease.max_attempts:  # e.g. for the watchdog
+                lease = replace(lease, max_attempts=cap)
             if spec.lease_ttl != lease.ttl:
                 lease = replace(lease, ttl=spec.lease_ttl)
                 with self.store.begin() as conn:  # the claim used the worker's TTL

@@ -47,6 +47,25 @@ class Settings:
 settings = Settings()
 
 
+class _NoTraceback(logging.Formatter):
+    """Without --debug, a logged exception shows as one line, never a traceback."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = ""
+        text = super().format(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f" ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''};"
+            text += " --debug shows the traceback)"
+        return text.rstrip()
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"syncbeat {__version__}")
@@ -64,10 +83,10 @@ def main_options(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     settings.store, settings.debug = store, debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+                         if debug else _NoTraceback("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
 
 def _client() -> Syncbeat:

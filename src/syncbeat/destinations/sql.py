@@ -62,8 +62,15 @@ class SqlDestination:
                 hint="Give --key, or use --mode append or --mode replace.",
             )
         try:
-            with self.engine.begin() as conn:
-                state.ensure_table(conn)
+            try:
+                with self.engine.begin() as conn:
+                    state.ensure_table(conn)
+            except sa.exc.DBAPIError:
+                # Two jobs starting at once into one database both create the state
+                # table; the loser's CREATE fails. Fine if the table is there now.
+                with self.engine.connect() as conn:
+                    if not sa.inspect(conn).has_table(state.state_table.name):
+                        raise
             with self.engine.begin() as conn:
                 target = self.name if self.mode != "replace" else self._staging_name(uid)
                 current = state.fence(conn, uid, epoch, target)
@@ -83,16 +90,22 @@ class SqlDestination:
     ) -> sa.Table:
         inspector = sa.inspect(conn)
         if inspector.has_table(target, schema=self.schema):
-            table = sa.Table(target, sa.MetaData(), autoload_with=conn, schema=self.schema)
+            table = typemap.reflect(conn, target, self.schema)
             self._check_compatible(table, columns, key, inspector)
             return table
+        mariadb = getattr(conn.dialect, "is_mariadb", False)
+        # Text in any language, emoji included, whatever the database's default.
+        options: dict[str, Any] = (
+            {"mysql_charset": "utf8mb4"} if self.dialect in ("mysql", "mariadb") else {}
+        )
         table = sa.Table(
             target,
             sa.MetaData(),
             *(
                 sa.Column(
                     c.name,
-                    typemap.destination_type(c.type, src_dialect, self.dialect,
+                    typemap.destination_type(c.type, src_dialect,
+                                             "mariadb" if mariadb else self.dialect,
                                              is_key=c.name in key),
                     primary_key=c.name in key,
                     autoincrement=False,
@@ -101,6 +114,7 @@ class SqlDestination:
                 for c in columns
             ),
             schema=self.schema,
+            **options,
         )
         table.create(conn)
         log.info("created destination table", extra={"action": "create_table", "table": target})

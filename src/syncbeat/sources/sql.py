@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.types import NullType, TypeEngine
 
 from .. import paging, typemap, urls
 from ..checkpoint import Key
@@ -50,6 +52,15 @@ class SqlSource:
 
     def open(self) -> None:
         """Learn the columns and the key; fails with an actionable error."""
+        database = self.engine.url.database
+        if (self.dialect == "sqlite" and database and database != ":memory:"
+                and not database.startswith("file:") and not os.path.exists(database)):
+            # Connecting would create an empty file at the mistyped path.
+            raise SourceError(
+                f"The source SQLite file {database!r} does not exist.",
+                hint="Check the path: sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db (four slashes).",
+            )
         try:
             with self.engine.connect() as conn:
                 if self.table_name is not None:
@@ -64,14 +75,13 @@ class SqlSource:
         assert self.table_name is not None
         schema, _, name = self.table_name.rpartition(".")
         try:
-            table = sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema or None)
+            table = typemap.reflect(conn, name, schema or None)
         except sa.exc.NoSuchTableError:
             raise SourceError(
                 f"The source table {self.table_name!r} does not exist in "
                 f"{urls.mask(self.url)}.",
                 hint="Check the table name (and schema, as schema.table) or pass --query.",
             ) from None
-        typemap.read_exactly(table.columns)
         self.selectable = table
         self.columns = list(table.columns)
         if not self.key:
@@ -96,8 +106,7 @@ class SqlSource:
             schema = conn.exec_driver_sql(
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
-        probe = sa.Table(_PROBE, sa.MetaData(), autoload_with=conn, schema=schema)
-        typemap.read_exactly(probe.columns)
+        probe = typemap.reflect(conn, _PROBE, schema)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         names = [c.name for c in probe.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -106,10 +115,42 @@ class SqlSource:
                 f"The query returns the column name(s) {', '.join(duplicates)} more than once.",
                 hint="Give each column its own name with AS.",
             )
-        self.columns = [sa.Column(c.name, c.type) for c in probe.columns]
+        types = {c.name: c.type for c in probe.columns}
+        if self.dialect == "sqlite":
+            types.update(self._sqlite_value_types(
+                conn, query, [n for n, t in types.items() if isinstance(t, NullType)]
+            ))
+        self.columns = [sa.Column(name, col_type) for name, col_type in types.items()]
         self.selectable = (
-            sa.text(query).columns(*(sa.column(c.name, c.type) for c in probe.columns)).subquery("q")
+            sa.text(query).columns(*(sa.column(c.name, c.type) for c in self.columns)).subquery("q")
         )
+
+    @staticmethod
+    def _sqlite_value_types(
+        conn: sa.Connection, query: str, names: Sequence[str]
+    ) -> dict[str, TypeEngine[Any]]:
+        """SQLite gives a computed column no type (each value carries its own): type it
+        from its values, so that a computed number stays a number in the destination."""
+        if not names:
+            return {}
+        q = conn.dialect.identifier_preparer.quote
+        seen = [
+            f"max(typeof(q.{q(n)}) = '{kind}')"
+            for n in names for kind in ("integer", "real", "text", "blob")
+        ]
+        row = conn.exec_driver_sql(f"SELECT {', '.join(seen)} FROM ({query}) AS q").one()
+        types: dict[str, TypeEngine[Any]] = {}
+        for i, name in enumerate(names):
+            integer, real, text, blob = (bool(v) for v in row[4 * i : 4 * i + 4])
+            if text or (blob and (integer or real)):
+                types[name] = sa.Text()
+            elif blob:
+                types[name] = sa.LargeBinary()
+            elif real:
+                types[name] = sa.Double()
+            elif integer:
+                types[name] = sa.BigInteger()
+        return types
 
     def _check_key(self, conn: sa.Connection) -> None:
         names = {c.name for c in self.columns}

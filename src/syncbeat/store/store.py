@@ -69,8 +69,10 @@ class Store:
             else:
                 self.check_schema()
         except SyncbeatError:
+            self.engine.dispose()  # a store that cannot be used keeps no connection open
             raise
         except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
             raise StoreError(
                 f"Cannot use the job store {urls.mask(url)}: {_first_line(exc)}",
                 hint="Check that the store's database exists and is reachable, or choose "

@@ -1,0 +1,387 @@
+"""Stopping and starting a sync without losing or repeating a row: interrupt and resume,
+a transient error retried, retries exhausted then resumed, pause and cancel.
+
+The destination tables here have no primary key and the mode is append, so a batch
+written twice would show up as duplicate rows: "every row exactly once" is checked, not
+hidden by a key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from syncbeat import InvalidTransition, PipelineSpec, RunHooks, Snapshot, Syncbeat
+from tests.conftest import table_rows
+
+ROWS = 2_000
+BATCH = 100
+BATCHES = ROWS // BATCH
+
+
+def _execute(url: str, *statements: str, autocommit: bool = False) -> None:
+    engine = sa.create_engine(url, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def make_tables(src: str, dst: str) -> None:
+    """A source with a primary key, and a destination table without one."""
+    columns = "payload VARCHAR(200), amount NUMERIC(12, 2), at TIMESTAMP"
+    _execute(src, f"CREATE TABLE src (id BIGINT PRIMARY KEY, {columns})")
+    _execute(dst, f"CREATE TABLE dst (id BIGINT, {columns})")
+    rows = [
+        {
+            "id": i,
+            "payload": f"row {i} ✓ 😀" if i % 9 else None,
+            "amount": str(Decimal(i * 37 % 100_000) / 100),
+            "at": f"2024-05-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:{i * 7 % 60:02d}",
+        }
+        for i in range(1, ROWS + 1)
+    ]
+    engine = sa.create_engine(src)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO src VALUES (:id, :payload, :amount, :at)"), rows)
+    finally:
+        engine.dispose()
+
+
+def dest_count(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM dst")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def assert_copied_exactly_once(src: str, dst: str) -> None:
+    engine = sa.create_engine(dst)
+    try:
+        with engine.connect() as conn:
+            twice = conn.execute(
+                sa.text("SELECT id, count(*) FROM dst GROUP BY id HAVING count(*) > 1 ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert twice == [], f"rows written more than once: {twice[:10]}"
+    assert dest_count(dst) == ROWS
+    assert table_rows(dst, "dst", ["id"]) == table_rows(src, "src", ["id"])
+
+
+def spec_for(src: str, dst: str, **changes: Any) -> PipelineSpec:
+    fields: dict[str, Any] = {
+        "name": "resumable",
+        "source_url": src,
+        "source_table": "src",
+        "dest_url": dst,
+        "dest_table": "dst",
+        "mode": "append",
+        "batch_size": BATCH,
+    }
+    return PipelineSpec(**{**fields, **changes})
+
+
+def kinds(sb: Syncbeat, job_id: int) -> list[str]:
+    return [e.kind for e in sb.events(job_id, limit=10_000)]
+
+
+def batch_events(sb: Syncbeat, job_id: int) -> list[Any]:
+    return [e for e in sb.events(job_id, limit=10_000) if e.kind == "batch"]
+
+
+@pytest.fixture
+def sb(store_url: str) -> Iterator[Syncbeat]:
+    handle = Syncbeat(store_url)
+    yield handle
+    handle.close()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def on_rows(rows_done: int, action: Callable[[], None]) -> Callable[[Snapshot], None]:
+    """An on_progress hook that runs ``action`` once, when ``rows_done`` rows are in."""
+    done = False
+
+    def hook(snapshot: Snapshot) -> None:
+        nonlocal done
+        if not done and snapshot.rows_done >= rows_done:
+            done = True
+            action()
+
+    return hook
+
+
+PAIRS = [
+    pytest.param(("sqlite_url", "sqlite_url2"), id="sqlite-to-sqlite"),
+    pytest.param(("pg_url", "pg_url2"), id="pg-to-pg", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture
+def urls(request: pytest.FixtureRequest) -> tuple[str, str]:
+    source, dest = request.param
+    src, dst = request.getfixturevalue(source), request.getfixturevalue(dest)
+    make_tables(src, dst)
+    return src, dst
+
+
+@pytest.fixture
+def pg_urls(pg_url: str, pg_url2: str) -> tuple[str, str]:
+    make_tables(pg_url, pg_url2)
+    return pg_url, pg_url2
+
+
+# -- a: interrupted, then resumed -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("urls", PAIRS, indirect=True)
+def test_interrupted_sync_resumes_at_its_checkpoint(sb: Syncbeat, urls: tuple[str, str]) -> None:
+    src, dst = urls
+    spec = spec_for(src, dst)
+    seen: list[int] = []
+    hooks = RunHooks(
+        should_stop=lambda: bool(seen) and seen[-1] >= 7 * BATCH,
+        on_progress=lambda s: seen.append(s.rows_done),
+    )
+    job, outcome = sb.sync(spec, hooks)
+
+    assert outcome.status == "queued", outcome.message
+    assert job.status == "queued"
+    assert job.rows_done == 7 * BATCH and job.attempt == 0  # stopping costs no attempt
+    assert job.checkpoint is not None
+    assert job.checkpoint["batch_index"] == 7 and job.checkpoint["last_key"] == [7 * BATCH]
+    assert dest_count(dst) == 7 * BATCH  # exactly the committed batches
+    assert kinds(sb, job.id)[-1] == "released"
+
+    again, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    assert again.id == job.id and again.rows_done == ROWS
+    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    assert len(resumed) == 1
+    assert resumed[0].data is not None
+    assert resumed[0].data["batch_index"] == 7 and resumed[0].data["rows_done"] == 7 * BATCH
+    assert resumed[0].data["last_key"] == [7 * BATCH]
+    assert "batch 7" in resumed[0].message and "row 700" in resumed[0].message
+    # No batch was done twice: 7 before the stop, the other 13 after.
+    assert [e.data["rows_done"] for e in batch_events(sb, job.id) if e.data] == [
+        BATCH * n for n in range(1, BATCHES + 1)
+    ]
+    assert_copied_exactly_once(src, dst)
+
+
+# -- b: a transient error is retried ---------------------------------------------------------
+
+
+class Terminator(threading.Thread):
+    """Takes an exclusive lock on the destination table; once the sync's write is
+    blocked on it, terminates that backend (as a failover or an admin would) and lets
+    go of the lock. The write fails with a connection error in the middle of its
+    transaction; nothing of it may remain."""
+
+    def __init__(self, dst: str) -> None:
+        super().__init__(name="terminator", daemon=True)
+        self.database = make_url(dst).database
+        self.admin = sa.create_engine(dst, isolation_level="AUTOCOMMIT")
+        self.locker = sa.create_engine(dst)
+        self.lock = self.locker.connect()
+        self.terminated: int | None = None
+        self.error: BaseException | None = None
+
+    def hold_lock(self) -> None:
+        self.lock.begin()
+        self.lock.exec_driver_sql("LOCK TABLE dst IN ACCESS EXCLUSIVE MODE")
+        self.start()
+
+    def _blocked_writer(self) -> int | None:
+        with self.admin.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = :db"
+                    " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+                ),
+                {"db": self.database},
+            ).scalar()
+
+    def run(self) -> None:
+        try:
+            pid = wait_for(self._blocked_writer, "the sync's write to block on the lock")
+            with self.admin.connect() as conn:
+                assert conn.execute(
+                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+                ).scalar_one()
+            self.terminated = pid
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.lock.rollback()
+            self.lock.close()
+
+    def close(self) -> None:
+        self.join(timeout=60)
+        self.admin.dispose()
+        self.locker.dispose()
+
+
+@pytest.mark.postgres
+def test_connection_killed_mid_batch_is_retried_and_recorded(
+    sb: Syncbeat, pg_urls: tuple[str, str]
+) -> None:
+    src, dst = pg_urls
+    terminator = Terminator(dst)
+    try:
+        job, outcome = sb.sync(
+            spec_for(src, dst), RunHooks(on_progress=on_rows(5 * BATCH, terminator.hold_lock))
+        )
+    finally:
+        terminator.close()
+    assert terminator.error is None, terminator.error
+    assert terminator.terminated is not None
+
+    assert outcome.status == "completed", outcome.message
+    assert job.rows_done == ROWS and job.last_error is None
+    retries = [e for e in sb.events(job.id, limit=10_000) if e.kind == "retry"]
+    assert len(retries) == 1
+    assert retries[0].data is not None
+    assert retries[0].data["batch"] == 6 and retries[0].data["attempt"] == 1
+    assert "connection" in retries[0].message.lower()
+    batches = batch_events(sb, job.id)
+    assert len(batches) == BATCHES  # the failed try committed nothing, nothing redone
+    assert [e.data["retries"] for e in batches if e.data] == [
+        1 if n == 6 else 0 for n in range(1, BATCHES + 1)
+    ]
+    assert_copied_exactly_once(src, dst)
+
+
+# -- c: retries exhausted: failed on that batch, and run again from it ------------------------
+
+
+@pytest.mark.postgres
+def test_retries_exhausted_fail_the_job_and_a_rerun_continues(
+    sb: Syncbeat, pg_urls: tuple[str, str]
+) -> None:
+    src, dst = pg_urls
+    # Writers of the destination give up waiting for a lock after 200 ms (SQLSTATE
+    # 55P03, transient); a lock held by another session makes every try time out.
+    database = make_url(dst).database
+    _execute(dst, f"ALTER DATABASE {database} SET lock_timeout = '200ms'", autocommit=True)
+    locker = sa.create_engine(dst)
+    lock = locker.connect()
+
+    def hold_lock() -> None:
+        lock.begin()
+        lock.exec_driver_sql("LOCK TABLE dst IN ACCESS EXCLUSIVE MODE")
+
+    spec = spec_for(src, dst, batch_max_retries=1)
+    try:
+        job, outcome = sb.sync(spec, RunHooks(on_progress=on_rows(4 * BATCH, hold_lock)))
+    finally:
+        lock.rollback()
+        lock.close()
+        locker.dispose()
+
+    assert outcome.status == "failed"
+    assert job.status == "failed"
+    assert job.last_error is not None
+    assert "Batch 5 failed after 1 retries" in job.last_error
+    assert "lock" in job.last_error.lower()
+    assert job.checkpoint is not None
+    assert job.checkpoint["batch_index"] == 4 and job.rows_done == 4 * BATCH
+    assert dest_count(dst) == 4 * BATCH
+    events = sb.events(job.id, limit=10_000)
+    retries = [e for e in events if e.kind == "retry"]
+    assert len(retries) == 1 and (retries[0].data or {}).get("batch") == 5
+    assert events[-1].kind == "failed"
+
+    again, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    assert again.id == job.id and again.rows_done == ROWS and again.last_error is None
+    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    assert [(e.data or {}).get("batch_index") for e in resumed] == [4]
+    assert len(batch_events(sb, job.id)) == BATCHES
+    assert_copied_exactly_once(src, dst)
+
+
+# -- d: pause and cancel -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("urls", PAIRS[:1], indirect=True)
+def test_pause_keeps_the_checkpoint_and_sync_resumes(sb: Syncbeat, urls: tuple[str, str]) -> None:
+    src, dst = urls
+    spec = spec_for(src, dst)
+
+    def pause() -> None:
+        job_id = sb.open_job(spec.name)
+        assert job_id is not None
+        assert sb.pause(job_id).requested == "pause"
+
+    job, outcome = sb.sync(spec, RunHooks(on_progress=on_rows(3 * BATCH, pause)))
+    assert outcome.status == "paused", outcome.message
+    assert job.status == "paused" and job.requested is None
+    # Honoured at the next batch boundary: at most the batch in flight is finished.
+    assert 3 * BATCH <= job.rows_done <= 4 * BATCH
+    assert job.checkpoint is not None
+    assert job.checkpoint["rows_done"] == job.rows_done == dest_count(dst)
+    assert job.checkpoint["batch_index"] == job.rows_done // BATCH
+    assert kinds(sb, job.id)[-1] == "paused"
+    assert sb.job(job.id).status == "paused"
+
+    again, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    assert again.id == job.id and again.rows_done == ROWS
+    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    assert [(e.data or {}).get("rows_done") for e in resumed] == [job.rows_done]
+    assert len(batch_events(sb, job.id)) == BATCHES
+    assert_copied_exactly_once(src, dst)
+
+
+@pytest.mark.parametrize("urls", PAIRS[:1], indirect=True)
+def test_cancel_is_final(sb: Syncbeat, urls: tuple[str, str]) -> None:
+    src, dst = urls
+    spec = spec_for(src, dst)
+
+    def cancel() -> None:
+        job_id = sb.open_job(spec.name)
+        assert job_id is not None
+        sb.cancel(job_id)
+
+    job, outcome = sb.sync(spec, RunHooks(on_progress=on_rows(3 * BATCH, cancel)))
+    assert outcome.status == "cancelled", outcome.message
+    assert job.status == "cancelled" and job.requested is None
+    assert 3 * BATCH <= job.rows_done <= 4 * BATCH
+    assert dest_count(dst) == job.rows_done  # whole batches only
+    assert kinds(sb, job.id)[-1] == "cancelled"
+    with pytest.raises(InvalidTransition):
+        sb.resume(job.id)
+    with pytest.raises(InvalidTransition):
+        sb.run_job(job.id)
+    assert sb.job(job.id).status == "cancelled"
+    assert sb.open_job(spec.name) is None
+
+    # A new sync is a new job from the start, not a resumption of the cancelled one.
+    _execute(dst, "DELETE FROM dst")
+    fresh, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    assert fresh.id != job.id
+    assert "resumed" not in kinds(sb, fresh.id)
+    assert_copied_exactly_once(src, dst)
