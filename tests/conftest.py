@@ -121,8 +121,7 @@ def table_rows(url: str, table: str, key: Sequence[str]) -> list[tuple[Any, ...]
     different databases compare equal when they hold the same data."""
     engine = sa.create_engine(url)
     try:
-        return [tuple(normalise(v) for v in row)
-                for row in rows_in_key_order(engine, table, key)]
+        return [tuple(normalise(v) for v in row) for row in rows_in_key_order(engine, table, key)]
     finally:
         engine.dispose()
 
@@ -137,14 +136,20 @@ def syncbeat_command() -> list[str]:
     return [found]
 
 
-def run_cli(*args: str, store: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    store: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI in a subprocess, as a user would."""
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     if store is not None:
         full_env["SYNCBEAT_STORE"] = store
-    result = subprocess.run([*syncbeat_command(), *args], capture_output=True, text=True,
-                            env=full_env, timeout=timeout)
+    result = subprocess.run(
+        [*syncbeat_command(), *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result

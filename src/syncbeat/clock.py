@@ -16,7 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class store_now(FunctionElement[float]):  # noqa: N801 - reads like SQL's now()
+class store_now(FunctionElement[float]):
     """The store's current time in epoch seconds, with sub-second precision."""
 
     type = sa.Double()

@@ -56,7 +56,10 @@ class TableSummary:
 
 
 def rows_in_key_order(
-    engine: sa.Engine, table: str, key: Sequence[str], columns: Sequence[str] | None = None,
+    engine: sa.Engine,
+    table: str,
+    key: Sequence[str],
+    columns: Sequence[str] | None = None,
     batch_size: int = 10_000,
 ) -> Iterator[tuple[Any, ...]]:
     """Stream a table's rows (optionally some columns) in key order, O(batch) memory."""
@@ -71,8 +74,9 @@ def rows_in_key_order(
             rows = conn.execute(
                 paging.page_query(source, list(key), last, batch_size, engine.dialect.name)
             ).all()
-        page = paging.split(rows, [list(source.c.keys()).index(k) for k in key], batch_size,
-                            list(key))
+        page = paging.split(
+            rows, [list(source.c.keys()).index(k) for k in key], batch_size, list(key)
+        )
         yield from (tuple(r) for r in page.rows)
         if not page.more:
             return

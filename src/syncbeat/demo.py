@@ -15,13 +15,57 @@ from .pipeline import PipelineSpec
 TABLE = "orders"
 PIPELINE = "demo"
 
-_FIRST = ["Ada", "Grace", "Linus", "Zoë", "José", "Søren", "Aiko", "Łukasz", "Chloé", "Mårten",
-          "Nnamdi", "Anaïs", "Dmitrij", "Siobhán", "Yūki", "Ngozi", "Björn", "Inés", "Raúl", "Émile"]
-_LAST = ["Lovelace", "Hopper", "Torvalds", "Müller", "Øvergaard", "Nakamura", "Kowalski",
-         "Dubois", "García", "O'Brien", "Okafor", "Petrović", "Ångström", "Ferreira", "李", "Иванов"]
+_FIRST = [
+    "Ada",
+    "Grace",
+    "Linus",
+    "Zoë",
+    "José",
+    "Søren",
+    "Aiko",
+    "Łukasz",
+    "Chloé",
+    "Mårten",
+    "Nnamdi",
+    "Anaïs",
+    "Dmitrij",
+    "Siobhán",
+    "Yūki",
+    "Ngozi",
+    "Björn",
+    "Inés",
+    "Raúl",
+    "Émile",
+]
+_LAST = [
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Müller",
+    "Øvergaard",
+    "Nakamura",
+    "Kowalski",
+    "Dubois",
+    "García",
+    "O'Brien",
+    "Okafor",
+    "Petrović",
+    "Ångström",
+    "Ferreira",
+    "李",
+    "Иванов",
+]
 _STATUS = ["new", "paid", "shipped", "delivered", "returned"]
-_NOTES = [None, None, None, "gift wrap 🎁", "leave at the door", "fragile — handle with care",
-          "call before delivery", "express"]
+_NOTES = [
+    None,
+    None,
+    None,
+    "gift wrap 🎁",
+    "leave at the door",
+    "fragile — handle with care",
+    "call before delivery",
+    "express",
+]
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -44,8 +88,9 @@ def _table(metadata: sa.MetaData) -> sa.Table:
 
 def _row(rng: random.Random, i: int, epoch: dt.datetime) -> dict[str, Any]:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
-    created = epoch + dt.timedelta(seconds=rng.randrange(0, 3 * 365 * 86400),
-                                   microseconds=rng.randrange(1_000_000))
+    created = epoch + dt.timedelta(
+        seconds=rng.randrange(0, 3 * 365 * 86400), microseconds=rng.randrange(1_000_000)
+    )
     shipped = created + dt.timedelta(hours=rng.randrange(1, 240)) if rng.random() < 0.7 else None
     return {
         "id": i,
@@ -57,9 +102,13 @@ def _row(rng: random.Random, i: int, epoch: dt.datetime) -> dict[str, Any]:
         "created_at": created,
         "shipped_at": shipped,
         "paid": rng.random() < 0.8,
-        "attributes": None if rng.random() < 0.1 else
-        {"channel": rng.choice(["web", "app", "store"]), "items": rng.randrange(1, 9),
-         "tags": rng.sample(["new", "vip", "sale", "b2b"], rng.randrange(0, 3))},
+        "attributes": None
+        if rng.random() < 0.1
+        else {
+            "channel": rng.choice(["web", "app", "store"]),
+            "items": rng.randrange(1, 9),
+            "tags": rng.sample(["new", "vip", "sale", "b2b"], rng.randrange(0, 3)),
+        },
         "note": rng.choice(_NOTES),
     }
 
@@ -84,8 +133,10 @@ def make_source(path: Path, rows: int, *, seed: int = 42) -> bool:
             epoch = dt.datetime(2023, 1, 1)
             chunk = 10_000
             for start in range(1, rows + 1, chunk):
-                conn.execute(table.insert(), [_row(rng, i, epoch)
-                                              for i in range(start, min(start + chunk, rows + 1))])
+                conn.execute(
+                    table.insert(),
+                    [_row(rng, i, epoch) for i in range(start, min(start + chunk, rows + 1))],
+                )
         return True
     finally:
         engine.dispose()

@@ -96,6 +96,7 @@ class Heartbeat:
                 return
             except Exception as exc:  # store down: keep trying until the TTL says stop
                 log.warning(
-                    "heartbeat failed: %s", exc.__class__.__name__,
+                    "heartbeat failed: %s",
+                    exc.__class__.__name__,
                     extra={"action": "heartbeat_failed", "job_id": self.lease.job_id},
                 )

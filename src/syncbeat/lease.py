@@ -98,8 +98,9 @@ def _attempts_left(max_attempts: int | None) -> sa.ColumnElement[bool]:
     return sa.and_(jobs.c.attempt < jobs.c.max_attempts, jobs.c.attempt < max_attempts)
 
 
-def _claimable(job_id: int | None, dead_owners: Sequence[str],
-               max_attempts: int | None = None) -> sa.ColumnElement[bool]:
+def _claimable(
+    job_id: int | None, dead_owners: Sequence[str], max_attempts: int | None = None
+) -> sa.ColumnElement[bool]:
     expired = _expired()
     if job_id is None:
         # A worker never takes a job that has used up its attempts: the reaper fails it.
@@ -133,22 +134,26 @@ def claim(
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    row = conn.execute(
-        jobs.update()
-        .where(jobs.c.id == pick)
-        .values(
-            status=RUNNING,
-            owner=owner,
-            lease_epoch=jobs.c.lease_epoch + 1,
-            lease_expires_at=clock.now_plus(ttl),
-            heartbeat_at=clock.now(),
-            attempt=jobs.c.attempt + 1,
-            started_at=sa.func.coalesce(jobs.c.started_at, clock.now()),
-            updated_at=clock.now(),
-            rate=None,
+    row = (
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == pick)
+            .values(
+                status=RUNNING,
+                owner=owner,
+                lease_epoch=jobs.c.lease_epoch + 1,
+                lease_expires_at=clock.now_plus(ttl),
+                heartbeat_at=clock.now(),
+                attempt=jobs.c.attempt + 1,
+                started_at=sa.func.coalesce(jobs.c.started_at, clock.now()),
+                updated_at=clock.now(),
+                rate=None,
+            )
+            .returning(jobs)
         )
-        .returning(jobs)
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     lease = Lease(
@@ -163,8 +168,12 @@ def claim(
         spec=row["spec"],
     )
     events.record(
-        conn, lease.job_id, events.CLAIMED, f"attempt {lease.attempt} of {lease.max_attempts}",
-        epoch=lease.epoch, owner=owner,
+        conn,
+        lease.job_id,
+        events.CLAIMED,
+        f"attempt {lease.attempt} of {lease.max_attempts}",
+        epoch=lease.epoch,
+        owner=owner,
     )
     return lease
 
@@ -216,8 +225,13 @@ def save_checkpoint(
         raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
     if event is not None:
         events.record(
-            conn, lease.job_id, events.BATCH, event.pop("message", ""), data=event,
-            epoch=lease.epoch, owner=lease.owner,
+            conn,
+            lease.job_id,
+            events.BATCH,
+            event.pop("message", ""),
+            data=event,
+            epoch=lease.epoch,
+            owner=lease.owner,
         )
     return requested[0]  # type: ignore[no-any-return]
 
@@ -278,26 +292,39 @@ def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
     for status, attempts_left in ((QUEUED, True), (FAILED, False)):
         left = _attempts_left(max_attempts)
         # The owner stays, to show whose lease expired (RETURNING gives new values).
-        values: dict[str, Any] = {"status": status, "lease_expires_at": None,
-                                  "rate": None, "updated_at": clock.now()}
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_expires_at": None,
+            "rate": None,
+            "updated_at": clock.now(),
+        }
         if status == FAILED:
-            values.update(finished_at=clock.now(),
-                          last_error="The lease expired and the job has used up its attempts.")
+            values.update(
+                finished_at=clock.now(),
+                last_error="The lease expired and the job has used up its attempts.",
+            )
         rows = conn.execute(
             jobs.update()
             .where(_expired(), left if attempts_left else sa.not_(left))
             .values(**values)
-            .returning(jobs.c.id, jobs.c.lease_epoch, jobs.c.owner, jobs.c.attempt,
-                       jobs.c.max_attempts)
+            .returning(
+                jobs.c.id, jobs.c.lease_epoch, jobs.c.owner, jobs.c.attempt, jobs.c.max_attempts
+            )
         ).all()
         for row in rows:
             reaped.append(Reaped(row.id, row.lease_epoch, row.owner, status))
             message = (
                 f"lease of {row.owner} expired; requeued (attempt {row.attempt} of "
-                f"{row.max_attempts} used)" if status == QUEUED else
-                f"lease of {row.owner} expired and all {row.max_attempts} attempts are used; "
+                f"{row.max_attempts} used)"
+                if status == QUEUED
+                else f"lease of {row.owner} expired and all {row.max_attempts} attempts are used; "
                 "the job failed"
             )
-            events.record(conn, row.id, events.STALLED if status == QUEUED else events.FAILED,
-                          message, epoch=row.lease_epoch)
+            events.record(
+                conn,
+                row.id,
+                events.STALLED if status == QUEUED else events.FAILED,
+                message,
+                epoch=row.lease_epoch,
+            )
     return reaped

@@ -37,8 +37,9 @@ class PipelineView(BaseModel):
 
     @classmethod
     def from_row(cls, row: Any) -> PipelineView:
-        return cls(**row["spec"], created_at=_time(row["created_at"]),
-                   updated_at=_time(row["updated_at"]))
+        return cls(
+            **row["spec"], created_at=_time(row["created_at"]), updated_at=_time(row["updated_at"])
+        )
 
 
 class EventView(BaseModel):
@@ -89,7 +90,9 @@ class JobView(BaseModel):
         spec = row["spec"]
         running = row["status"] == "running"
         snap = progress.Snapshot(
-            row["rows_done"], row["rows_total"], row["rate"] if running else None,
+            row["rows_done"],
+            row["rows_total"],
+            row["rate"] if running else None,
             progress.eta(row["rows_done"], row["rows_total"], row["rate"]) if running else None,
         )
         source = spec["source_url"] + " " + (spec.get("source_table") or "(query)")
@@ -103,9 +106,12 @@ class JobView(BaseModel):
             lease_epoch=row["lease_epoch"],
             attempt=row["attempt"],
             max_attempts=row["max_attempts"],
-            heartbeat_age_seconds=(now - row["heartbeat_at"]) if running and row["heartbeat_at"] else None,
+            heartbeat_age_seconds=(now - row["heartbeat_at"])
+            if running and row["heartbeat_at"]
+            else None,
             lease_expires_in_seconds=(row["lease_expires_at"] - now)
-            if running and row["lease_expires_at"] else None,
+            if running and row["lease_expires_at"]
+            else None,
             rows_done=row["rows_done"],
             rows_total=row["rows_total"],
             percent=100.0 if row["status"] == "completed" else snap.percent,
@@ -137,10 +143,14 @@ class WorkerView(BaseModel):
     def from_row(cls, row: Any, now: float) -> WorkerView:
         age = max(0.0, now - row["heartbeat_at"])
         return cls(
-            name=row["name"], host=row["host"], pid=row["pid"],
-            concurrency=row["concurrency"], jobs=list(row["jobs"] or []),
+            name=row["name"],
+            host=row["host"],
+            pid=row["pid"],
+            concurrency=row["concurrency"],
+            jobs=list(row["jobs"] or []),
             # Three missed heartbeats: the worker is gone (or frozen).
             alive=row["stopped_at"] is None and age < 3 * row["heartbeat_interval"],
             heartbeat_age_seconds=age,
-            started_at=_time(row["started_at"]), stopped_at=_time(row["stopped_at"]),
+            started_at=_time(row["started_at"]),
+            stopped_at=_time(row["stopped_at"]),
         )

@@ -53,9 +53,7 @@ def page_query(
     return query
 
 
-def offset_query(
-    source: sa.FromClause, offset: int, batch_size: int
-) -> sa.Select[Any]:
+def offset_query(source: sa.FromClause, offset: int, batch_size: int) -> sa.Select[Any]:
     """The fallback for a source with no key: ordered by every column, so at least a
     source that does not change while it is read is paged deterministically."""
     return sa.select(source).order_by(*source.c).offset(offset).limit(batch_size)
@@ -69,7 +67,10 @@ class Page:
 
 
 def split(
-    rows: Sequence[Sequence[Any]], key_index: Sequence[int], batch_size: int, key_names: Sequence[str]
+    rows: Sequence[Sequence[Any]],
+    key_index: Sequence[int],
+    batch_size: int,
+    key_names: Sequence[str],
 ) -> Page:
     """Cut a fetched page into the batch and the peek row, checking the key.
 

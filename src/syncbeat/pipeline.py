@@ -39,8 +39,7 @@ class PipelineSpec(BaseModel):
     def _valid_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(
-                "use letters, digits and _ . : - (at most 200), starting with a letter "
-                "or digit"
+                "use letters, digits and _ . : - (at most 200), starting with a letter or digit"
             )
         return value
 
@@ -57,8 +56,10 @@ class PipelineSpec(BaseModel):
         if (self.source_table is None) == (self.source_query is None):
             raise ValueError("give exactly one of source_table and source_query")
         if self.lease_ttl <= self.heartbeat_interval:
-            raise ValueError("lease_ttl must be longer than heartbeat_interval "
-                             "(several heartbeats, so one late renewal does not lose the job)")
+            raise ValueError(
+                "lease_ttl must be longer than heartbeat_interval "
+                "(several heartbeats, so one late renewal does not lose the job)"
+            )
         return self
 
     def stored(self) -> PipelineSpec:

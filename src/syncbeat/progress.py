@@ -65,6 +65,8 @@ class Progress:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
-            self.rows_done, self.rows_total, self.rate,
+            self.rows_done,
+            self.rows_total,
+            self.rate,
             eta(self.rows_done, self.rows_total, self.rate),
         )

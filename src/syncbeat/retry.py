@@ -14,8 +14,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-from tenacity import RetryCallState
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from . import defaults
 from .errors import (
@@ -38,8 +43,10 @@ _PG_AUTH = {"28P01", "28000"}
 _MYSQL_AUTH = {1045, 1044, 1698}
 _PG_NO_DB = "3D000"
 _MYSQL_NO_DB = 1049
-_PG_AUTH_TEXT = re.compile(r"password authentication failed|role \".*\" does not exist|"
-                           r"no pg_hba\.conf entry")
+_PG_AUTH_TEXT = re.compile(
+    r"password authentication failed|role \".*\" does not exist|"
+    r"no pg_hba\.conf entry"
+)
 _PG_NO_DB_TEXT = re.compile(r"database \".*\" does not exist")
 
 
@@ -91,8 +98,9 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def classify(exc: sa.exc.DBAPIError, doing: str, *, at_start: bool = False,
-             destination: bool = False) -> SyncbeatError:
+def classify(
+    exc: sa.exc.DBAPIError, doing: str, *, at_start: bool = False, destination: bool = False
+) -> SyncbeatError:
     """Turn a driver error into a SyncbeatError a person can act on.
 
     ``at_start``: failing to connect before any batch is a configuration problem (wrong
@@ -104,15 +112,25 @@ def classify(exc: sa.exc.DBAPIError, doing: str, *, at_start: bool = False,
     # psycopg gives no SQLSTATE for a refused connection: libpq's FATAL text says why.
     fatal = detail.lower().partition("fatal:")[2]
     if sqlstate in _PG_AUTH or errno in _MYSQL_AUTH or _PG_AUTH_TEXT.search(fatal):
-        return kind(f"Authentication failed {doing}: {detail}",
-                    hint="Check the user name and password in the URL (use ${VAR} for secrets).")
+        return kind(
+            f"Authentication failed {doing}: {detail}",
+            hint="Check the user name and password in the URL (use ${VAR} for secrets).",
+        )
     if sqlstate == _PG_NO_DB or errno == _MYSQL_NO_DB or _PG_NO_DB_TEXT.search(fatal):
-        return kind(f"The database does not exist {doing}: {detail}",
-                    hint="Check the database name at the end of the URL, or create it.")
-    if at_start and (errno in (2003, 2005) or (sqlstate or "").startswith("08")
-                     or "connection" in detail.lower() or "could not translate" in detail):
-        return kind(f"Cannot connect {doing}: {detail}",
-                    hint="Check the host and port in the URL, and that the server is running.")
+        return kind(
+            f"The database does not exist {doing}: {detail}",
+            hint="Check the database name at the end of the URL, or create it.",
+        )
+    if at_start and (
+        errno in (2003, 2005)
+        or (sqlstate or "").startswith("08")
+        or "connection" in detail.lower()
+        or "could not translate" in detail
+    ):
+        return kind(
+            f"Cannot connect {doing}: {detail}",
+            hint="Check the host and port in the URL, and that the server is running.",
+        )
     if is_transient(exc):
         return TransientError(f"Transient error {doing}: {detail}")
     return kind(f"Error {doing}: {detail}")

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import events, lease as protocol, urls
+from . import events, urls
+from . import lease as protocol
 from .checkpoint import Checkpoint
 from .destinations import SqlDestination
 from .destinations import state as dest_state
@@ -76,9 +77,13 @@ class Runner:
         self._progress_at: float | None = None
         self._stuck = False
         self._stuck_message = ""
-        self.heartbeat = Heartbeat(store, lease, spec.heartbeat_interval,
-                                   watchdog=self._watchdog,
-                                   watchdog_period=spec.batch_timeout / 4)
+        self.heartbeat = Heartbeat(
+            store,
+            lease,
+            spec.heartbeat_interval,
+            watchdog=self._watchdog,
+            watchdog_period=spec.batch_timeout / 4,
+        )
 
     def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
         """One store transaction, tried again while it fails transiently, for as long
@@ -92,26 +97,44 @@ class Runner:
             except sa.exc.DBAPIError as exc:
                 if not is_transient(exc) or tries == STORE_RETRIES:
                     raise
-                log.warning("store write failed (%s), trying again", type(exc.orig).__name__,
-                            extra={"action": "store_retry", "job_id": self.lease.job_id})
+                log.warning(
+                    "store write failed (%s), trying again",
+                    type(exc.orig).__name__,
+                    extra={"action": "store_retry", "job_id": self.lease.job_id},
+                )
             self.heartbeat.check()
             time.sleep(wait)
             wait = min(2 * wait, 1.0)
         raise AssertionError("unreachable")
 
     def _event(self, kind: str, message: str = "", data: dict[str, Any] | None = None) -> None:
-        self._in_store(lambda conn: events.record(
-            conn, self.lease.job_id, kind, message, data=data, epoch=self.lease.epoch,
-            owner=self.lease.owner))
+        self._in_store(
+            lambda conn: events.record(
+                conn,
+                self.lease.job_id,
+                kind,
+                message,
+                data=data,
+                epoch=self.lease.epoch,
+                owner=self.lease.owner,
+            )
+        )
 
-    def _end(self, status: str, message: str, *, error: str | None = None,
-             give_back: bool = False) -> Outcome:
+    def _end(
+        self, status: str, message: str, *, error: str | None = None, give_back: bool = False
+    ) -> Outcome:
         kind = {"queued": events.RELEASED}.get(status, status)
 
         def write(conn: sa.Connection) -> None:
             protocol.finish(conn, self.lease, status, error=error, give_back_attempt=give_back)
-            events.record(conn, self.lease.job_id, kind, message,
-                          epoch=self.lease.epoch, owner=self.lease.owner)
+            events.record(
+                conn,
+                self.lease.job_id,
+                kind,
+                message,
+                epoch=self.lease.epoch,
+                owner=self.lease.owner,
+            )
 
         self._in_store(write)
         return Outcome(status, message)
@@ -130,8 +153,10 @@ class Runner:
                 except SyncbeatError as exc:
                     return self._end("failed", str(exc), error=str(exc))
                 except Exception as exc:
-                    log.exception("internal error", extra={"action": "internal_error",
-                                                           "job_id": self.lease.job_id})
+                    log.exception(
+                        "internal error",
+                        extra={"action": "internal_error", "job_id": self.lease.job_id},
+                    )
                     message = f"Internal error: {type(exc).__name__}: {exc}"
                     return self._end("failed", message, error=message)
         except Stuck as exc:
@@ -139,8 +164,9 @@ class Runner:
         except LeaseLost as exc:
             if self._stuck:  # the watchdog gave the job back: this run's writes are refused
                 return Outcome("stuck", self._stuck_message)
-            log.warning("lease lost: %s", exc, extra={"action": "lease_lost",
-                                                      "job_id": self.lease.job_id})
+            log.warning(
+                "lease lost: %s", exc, extra={"action": "lease_lost", "job_id": self.lease.job_id}
+            )
             try:
                 self._event(events.LEASE_LOST, str(exc))
             except Exception:  # the store may be what we lost
@@ -165,27 +191,41 @@ class Runner:
         self._stuck = True
         lease = self.lease
         used_up = lease.attempt >= lease.max_attempts
-        message = (f"batch made no progress for {stalled:.1f}s (batch timeout "
-                   f"{self.spec.batch_timeout:g}s): abandoned, "
-                   + (f"and all {lease.max_attempts} attempts are used; the job failed"
-                      if used_up else "job given back"))
+        message = (
+            f"batch made no progress for {stalled:.1f}s (batch timeout "
+            f"{self.spec.batch_timeout:g}s): abandoned, "
+            + (
+                f"and all {lease.max_attempts} attempts are used; the job failed"
+                if used_up
+                else "job given back"
+            )
+        )
 
         def give_back(conn: sa.Connection) -> None:
-            protocol.finish(conn, lease, protocol.FAILED if used_up else protocol.QUEUED,
-                            error=message if used_up else None)
-            events.record(conn, lease.job_id, events.STUCK, message,
-                          epoch=lease.epoch, owner=lease.owner)
+            protocol.finish(
+                conn,
+                lease,
+                protocol.FAILED if used_up else protocol.QUEUED,
+                error=message if used_up else None,
+            )
+            events.record(
+                conn, lease.job_id, events.STUCK, message, epoch=lease.epoch, owner=lease.owner
+            )
             if used_up:
-                events.record(conn, lease.job_id, events.FAILED, message,
-                              epoch=lease.epoch, owner=lease.owner)
+                events.record(
+                    conn, lease.job_id, events.FAILED, message, epoch=lease.epoch, owner=lease.owner
+                )
 
         try:
             self._in_store(give_back)
         except LeaseLost:
             pass
         except sa.exc.DBAPIError as exc:  # the lease expires, and the reaper requeues it
-            log.warning("could not give the stuck job back: %s", type(exc.orig).__name__,
-                        extra={"action": "stuck", "job_id": self.lease.job_id})
+            log.warning(
+                "could not give the stuck job back: %s",
+                type(exc.orig).__name__,
+                extra={"action": "stuck", "job_id": self.lease.job_id},
+            )
         self._stuck_message = message
         self.heartbeat.lost(Stuck(message))
         self.statements.cancel_all()
@@ -206,8 +246,7 @@ class Runner:
             self.hooks.on_message(f"warning: {warning}")
         self.heartbeat.check()
         self._progress_at = time.monotonic()
-        current = dest.prepare(source.columns, source.key,
-                                    source.dialect, lease.uid, lease.epoch)
+        current = dest.prepare(source.columns, source.key, source.dialect, lease.uid, lease.epoch)
         checkpoint = current.checkpoint
         if checkpoint.started or lease.attempt > 1:
             message = f"resuming at {checkpoint.describe()}"
@@ -219,9 +258,15 @@ class Runner:
 
         self._progress_at = time.monotonic()
         total = source.count()
-        self._in_store(lambda conn: protocol.update(
-            conn, lease, rows_total=total, rows_done=checkpoint.rows_done,
-            checkpoint=checkpoint.to_json()))
+        self._in_store(
+            lambda conn: protocol.update(
+                conn,
+                lease,
+                rows_total=total,
+                rows_done=checkpoint.rows_done,
+                checkpoint=checkpoint.to_json(),
+            )
+        )
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
         more = True
@@ -231,12 +276,19 @@ class Runner:
             page, checkpoint = self._batch(checkpoint)
             progress.batch_done(len(page.rows))
             snapshot = progress.snapshot()
-            event = {"message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
-                     "rows": len(page.rows), "rows_done": checkpoint.rows_done,
-                     "retries": checkpoint.batch_retries}
+            event = {
+                "message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
+                "rows": len(page.rows),
+                "rows_done": checkpoint.rows_done,
+                "retries": checkpoint.batch_retries,
+            }
 
-            def save(conn: sa.Connection, c: Checkpoint = checkpoint,
-                     e: dict[str, Any] = event, rate: float | None = snapshot.rate) -> str | None:
+            def save(
+                conn: sa.Connection,
+                c: Checkpoint = checkpoint,
+                e: dict[str, Any] = event,
+                rate: float | None = snapshot.rate,
+            ) -> str | None:
                 return protocol.save_checkpoint(conn, lease, c, rate=rate, event=dict(e))
 
             requested = self._in_store(save)
@@ -264,10 +316,15 @@ class Runner:
             nonlocal retries
             self.heartbeat.check()  # a lost lease (or a stuck batch) is not retried
             retries = attempt
-            message = f"batch {before.batch_index + 1} try {attempt} failed, retrying " \
-                      f"in {wait:.1f}s: {exc}"
-            self._event(events.RETRY, message, {"batch": before.batch_index + 1,
-                                                "attempt": attempt, "wait": wait})
+            message = (
+                f"batch {before.batch_index + 1} try {attempt} failed, retrying "
+                f"in {wait:.1f}s: {exc}"
+            )
+            self._event(
+                events.RETRY,
+                message,
+                {"batch": before.batch_index + 1, "attempt": attempt, "wait": wait},
+            )
             self.hooks.on_message(message)
 
         def attempt() -> tuple[Page, Checkpoint]:
@@ -302,11 +359,18 @@ class Runner:
     def _write(self, page: Page, before: Checkpoint, after: Checkpoint) -> None:
         assert self.dest is not None
         try:
-            self.dest.write(page.rows, self.lease.uid, self.lease.epoch, before, after,
-                            statements=self.statements)
+            self.dest.write(
+                page.rows,
+                self.lease.uid,
+                self.lease.epoch,
+                before,
+                after,
+                statements=self.statements,
+            )
         except sa.exc.DBAPIError as exc:
-            raise classify(exc, f"writing the destination {urls.mask(self.spec.dest_url)}",
-                           destination=True) from None
+            raise classify(
+                exc, f"writing the destination {urls.mask(self.spec.dest_url)}", destination=True
+            ) from None
 
     def _finish_destination(self, checkpoint: Checkpoint) -> None:
         assert self.dest is not None
@@ -314,8 +378,11 @@ class Runner:
             self.dest.finish(self.lease.uid, self.lease.epoch)
         except sa.exc.DBAPIError as exc:
             raise classify(exc, "finishing the destination", destination=True) from None
-        self._in_store(lambda conn: protocol.update(
-            conn, self.lease, checkpoint=checkpoint.to_json(), rows_done=checkpoint.rows_done))
+        self._in_store(
+            lambda conn: protocol.update(
+                conn, self.lease, checkpoint=checkpoint.to_json(), rows_done=checkpoint.rows_done
+            )
+        )
 
 
 def run_claimed(store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> Outcome:

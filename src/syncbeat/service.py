@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, lease as protocol, urls
+from . import clock, defaults, events, urls
+from . import lease as protocol
 from .errors import (
     InvalidTransition,
     JobBusy,
@@ -22,23 +23,26 @@ from .models import EventView, JobView, PipelineView, WorkerView
 from .pipeline import PipelineSpec
 from .runner import Outcome, RunHooks, run_claimed
 from .store import Store, job_events, jobs, pipelines, workers
-from .worker import Worker, WorkerSettings
 from .store.schema import OPEN_STATUSES
+from .worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
 # What a job's checkpoint is about: change any of these and it means nothing.
-_IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "dest_table",
-             "mode")
+_IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "dest_table", "mode")
 
 
 # For each request: the status a job can be in -> the status it goes to (None: the job is
 # running, so the request is left for its runner to honour at the next batch boundary).
 _TRANSITIONS: dict[str, dict[str, str | None]] = {
     "pause": {"queued": "paused", "running": None},
-    "cancel": {"queued": "cancelled", "paused": "cancelled", "failed": "cancelled",
-               "running": None},
+    "cancel": {
+        "queued": "cancelled",
+        "paused": "cancelled",
+        "failed": "cancelled",
+        "running": None,
+    },
     "resume": {"paused": "queued", "failed": "queued"},
 }
 
@@ -67,19 +71,31 @@ class Syncbeat:
                 sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)
             ).first()
             if exists:
-                conn.execute(pipelines.update().where(pipelines.c.name == spec.name)
-                             .values(spec=stored, updated_at=now))
+                conn.execute(
+                    pipelines.update()
+                    .where(pipelines.c.name == spec.name)
+                    .values(spec=stored, updated_at=now)
+                )
             else:
-                conn.execute(pipelines.insert().values(name=spec.name, spec=stored,
-                                                       created_at=now, updated_at=now))
+                conn.execute(
+                    pipelines.insert().values(
+                        name=spec.name, spec=stored, created_at=now, updated_at=now
+                    )
+                )
         return self.pipeline(spec.name)
 
     def pipeline(self, name: str) -> PipelineView:
         with self.store.begin() as conn:
-            row = conn.execute(sa.select(pipelines).where(pipelines.c.name == name)).mappings().first()
+            row = (
+                conn.execute(sa.select(pipelines).where(pipelines.c.name == name))
+                .mappings()
+                .first()
+            )
         if row is None:
-            raise PipelineNotFound(f"There is no pipeline named {name!r}.",
-                                   hint="`syncbeat pipeline list` shows the pipelines.")
+            raise PipelineNotFound(
+                f"There is no pipeline named {name!r}.",
+                hint="`syncbeat pipeline list` shows the pipelines.",
+            )
         return PipelineView.from_row(row)
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
@@ -109,16 +125,16 @@ class Syncbeat:
     def _row(self, conn: sa.Connection, job_id: int) -> Any:
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
         if row is None:
-            raise JobNotFound(f"There is no job {job_id}.",
-                              hint="`syncbeat jobs` lists the jobs.")
+            raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
         return row
 
     def open_job(self, pipeline: str) -> int | None:
         """The pipeline's unfinished job (queued, running, paused or failed), if any."""
         with self.store.begin() as conn:
             return conn.execute(
-                sa.select(jobs.c.id).where(jobs.c.pipeline == pipeline,
-                                           jobs.c.status.in_(OPEN_STATUSES))
+                sa.select(jobs.c.id).where(
+                    jobs.c.pipeline == pipeline, jobs.c.status.in_(OPEN_STATUSES)
+                )
             ).scalar()
 
     def enqueue(self, pipeline: str, *, spec: PipelineSpec | None = None) -> JobView:
@@ -134,11 +150,18 @@ class Syncbeat:
         with self.store.begin() as conn:
             now = clock.now()
             job_id = conn.execute(
-                jobs.insert().values(
-                    uid=uuid.uuid4().hex, pipeline=pipeline, kind="full", status="queued",
-                    spec=spec.stored().model_dump(), max_attempts=spec.max_attempts,
-                    created_at=now, updated_at=now,
-                ).returning(jobs.c.id)
+                jobs.insert()
+                .values(
+                    uid=uuid.uuid4().hex,
+                    pipeline=pipeline,
+                    kind="full",
+                    status="queued",
+                    spec=spec.stored().model_dump(),
+                    max_attempts=spec.max_attempts,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(jobs.c.id)
             ).scalar_one()
             events.record(conn, job_id, events.CREATED, "full sync queued")
         return self.job(job_id, events=0)
@@ -160,15 +183,17 @@ class Syncbeat:
             if self._never_committed(conn, job_id):
                 superseded = conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job_id,
-                           jobs.c.status.in_(("queued", "failed", "paused")))
-                    .values(status="cancelled", finished_at=clock.now(),
-                            updated_at=clock.now())
+                    .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "failed", "paused")))
+                    .values(status="cancelled", finished_at=clock.now(), updated_at=clock.now())
                 ).rowcount
                 if superseded:
-                    events.record(conn, job_id, events.CANCELLED,
-                                  f"superseded: the pipeline's {', '.join(changed)} changed "
-                                  "before any batch was committed")
+                    events.record(
+                        conn,
+                        job_id,
+                        events.CANCELLED,
+                        f"superseded: the pipeline's {', '.join(changed)} changed "
+                        "before any batch was committed",
+                    )
                     return False
         raise InvalidTransition(
             f"Pipeline {spec.name!r} has an unfinished job {job_id} that copies with a "
@@ -180,10 +205,14 @@ class Syncbeat:
 
     @staticmethod
     def _never_committed(conn: sa.Connection, job_id: int) -> bool:
-        return conn.execute(
-            sa.select(sa.func.count()).select_from(job_events)
-            .where(job_events.c.job_id == job_id, job_events.c.kind == events.BATCH)
-        ).scalar_one() == 0
+        return (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(job_events)
+                .where(job_events.c.job_id == job_id, job_events.c.kind == events.BATCH)
+            ).scalar_one()
+            == 0
+        )
 
     def job(self, job_id: int, *, events: int = 20) -> JobView:
         with self.store.begin() as conn:
@@ -191,8 +220,14 @@ class Syncbeat:
             now = conn.execute(sa.select(clock.now())).scalar_one()
         return JobView.from_row(row, now, self.events(job_id, limit=events) if events else None)
 
-    def jobs(self, *, status: str | None = None, pipeline: str | None = None,
-             limit: int = 50, offset: int = 0) -> list[JobView]:
+    def jobs(
+        self,
+        *,
+        status: str | None = None,
+        pipeline: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobView]:
         query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit).offset(offset)
         if status:
             query = query.where(jobs.c.status == status)
@@ -206,10 +241,16 @@ class Syncbeat:
     def events(self, job_id: int, *, limit: int = 100) -> list[EventView]:
         """The job's most recent events, oldest first."""
         with self.store.begin() as conn:
-            rows = conn.execute(
-                sa.select(job_events).where(job_events.c.job_id == job_id)
-                .order_by(job_events.c.id.desc()).limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(job_events)
+                    .where(job_events.c.job_id == job_id)
+                    .order_by(job_events.c.id.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [EventView.from_row(r) for r in reversed(rows)]
 
     # -- pause, resume, cancel ------------------------------------------------------------
@@ -224,7 +265,8 @@ class Syncbeat:
                     f"Job {job_id} is {status}; it cannot be {action}d "
                     f"(only a {' or '.join(transitions)} job can).",
                     hint=f"A {status} job is finished; start a new one with: syncbeat run "
-                    f"{row['pipeline']}" if action == "resume" and status in protocol.FINAL
+                    f"{row['pipeline']}"
+                    if action == "resume" and status in protocol.FINAL
                     else None,
                 )
             target = transitions[status]
@@ -237,10 +279,17 @@ class Syncbeat:
                     values.update(attempt=0, last_error=None, finished_at=None)
                 if target == "cancelled":
                     values["finished_at"] = clock.now()
-                conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status == status)
-                             .values(**values))
-                events.record(conn, job_id, {"queued": "requeued"}.get(target, target),
-                              f"{action}d by request")
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.status == status)
+                    .values(**values)
+                )
+                events.record(
+                    conn,
+                    job_id,
+                    {"queued": "requeued"}.get(target, target),
+                    f"{action}d by request",
+                )
         return self.job(job_id, events=0)
 
     def pause(self, job_id: int) -> JobView:
@@ -254,8 +303,14 @@ class Syncbeat:
 
     # -- running ----------------------------------------------------------------------
 
-    def run_job(self, job_id: int, hooks: RunHooks | None = None, *,
-                spec: PipelineSpec | None = None, owner: Owner | None = None) -> tuple[JobView, Outcome]:
+    def run_job(
+        self,
+        job_id: int,
+        hooks: RunHooks | None = None,
+        *,
+        spec: PipelineSpec | None = None,
+        owner: Owner | None = None,
+    ) -> tuple[JobView, Outcome]:
         """Claim one job and run it in this process until it ends or stops cleanly.
 
         A job held by a live lease elsewhere raises JobBusy. A job whose owner was a
@@ -267,8 +322,10 @@ class Syncbeat:
         if job.status in ("paused", "failed"):
             job = self.resume(job_id)
         if job.status not in ("queued", "running"):
-            raise InvalidTransition(f"Job {job_id} is {job.status}; there is nothing to run.",
-                                    hint=f"Start a new job: syncbeat run {job.pipeline}")
+            raise InvalidTransition(
+                f"Job {job_id} is {job.status}; there is nothing to run.",
+                hint=f"Start a new job: syncbeat run {job.pipeline}",
+            )
         spec = spec or PipelineSpec(**self._job_spec(job_id))
         dead = []
         if job.status == "running" and job.owner:
@@ -276,8 +333,9 @@ class Syncbeat:
             if previous is not None and previous.is_dead_here():
                 dead.append(job.owner)
         with self.store.begin() as conn:
-            claimed = protocol.claim(conn, str(owner), spec.lease_ttl, job_id=job_id,
-                                     dead_owners=dead)
+            claimed = protocol.claim(
+                conn, str(owner), spec.lease_ttl, job_id=job_id, dead_owners=dead
+            )
         if claimed is None:
             raise JobBusy(
                 f"Job {job_id} is running in {job.owner} (heartbeat "

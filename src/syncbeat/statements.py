@@ -59,8 +59,11 @@ class Statements:
             try:
                 _cancel(engine, dbapi)
             except Exception as exc:  # the statement may just have finished
-                log.warning("could not cancel a statement: %s", type(exc).__name__,
-                            extra={"action": "cancel_failed"})
+                log.warning(
+                    "could not cancel a statement: %s",
+                    type(exc).__name__,
+                    extra={"action": "cancel_failed"},
+                )
         return len(active)
 
 

@@ -111,9 +111,11 @@ def _mariadb_json_columns(conn: sa.Connection, name: str, schema: str | None) ->
     if not getattr(conn.dialect, "is_mariadb", False):
         return set()
     rows = conn.execute(
-        sa.text("SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
-                " WHERE CONSTRAINT_SCHEMA = COALESCE(:schema, DATABASE())"
-                " AND TABLE_NAME = :name"),
+        sa.text(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
+            " WHERE CONSTRAINT_SCHEMA = COALESCE(:schema, DATABASE())"
+            " AND TABLE_NAME = :name"
+        ),
         {"schema": schema, "name": name},
     ).all()
     return {column for column, check in rows if check == f"json_valid(`{column}`)"}
@@ -132,5 +134,10 @@ def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Tab
         elif isinstance(info["type"], sa.Float) and info["type"].asdecimal:
             info["type"].asdecimal = False
 
-    return sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema,
-                    listeners=[("column_reflect", exact)])
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        autoload_with=conn,
+        schema=schema,
+        listeners=[("column_reflect", exact)],
+    )

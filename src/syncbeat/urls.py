@@ -24,8 +24,12 @@ _PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
 
 # Drivers syncbeat installs and tests; a bare "postgresql://" means psycopg 3 here, not
 # psycopg2, which we do not ship.
-_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
-                    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 
 
 def resolve(url: str) -> str:

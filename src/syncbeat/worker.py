@@ -16,7 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, lease as protocol
+from . import clock, defaults, events
+from . import lease as protocol
 from .errors import ConfigError
 from .lease import Lease, Owner
 from .pipeline import PipelineSpec
@@ -117,17 +118,26 @@ class Worker:
         ttl = self.settings.lease_ttl or defaults.LEASE_TTL
         try:
             with self.store.begin() as conn:
-                lease = protocol.claim(conn, str(self.owner), ttl,
-                                       max_attempts=self.settings.max_attempts)
+                lease = protocol.claim(
+                    conn, str(self.owner), ttl, max_attempts=self.settings.max_attempts
+                )
         except sa.exc.DBAPIError as exc:  # store unreachable: try at the next poll
             # (a claim that did commit is a lease nobody renews: the reaper requeues it)
-            log.warning("could not claim from the store: %s", type(exc.orig).__name__,
-                        extra={"action": "claim_failed"})
+            log.warning(
+                "could not claim from the store: %s",
+                type(exc.orig).__name__,
+                extra={"action": "claim_failed"},
+            )
             return None
         if lease is None:
             return None
-        log.info("claimed job %s (attempt %s, epoch %s)", lease.job_id, lease.attempt,
-                 lease.epoch, extra={"action": "claimed", "job_id": lease.job_id})
+        log.info(
+            "claimed job %s (attempt %s, epoch %s)",
+            lease.job_id,
+            lease.attempt,
+            lease.epoch,
+            extra={"action": "claimed", "job_id": lease.job_id},
+        )
         return lease
 
     def _spec(self, lease: Lease) -> PipelineSpec:
@@ -135,15 +145,20 @@ class Worker:
         s = self.settings
         spec = PipelineSpec(**lease.spec)
         overrides: dict[str, Any] = {
-            name: value for name, value in (
-                ("heartbeat_interval", s.heartbeat_interval), ("lease_ttl", s.lease_ttl),
-                ("batch_timeout", s.batch_timeout)) if value is not None
+            name: value
+            for name, value in (
+                ("heartbeat_interval", s.heartbeat_interval),
+                ("lease_ttl", s.lease_ttl),
+                ("batch_timeout", s.batch_timeout),
+            )
+            if value is not None
         }
         return spec.model_copy(update=overrides) if overrides else spec
 
     def _start(self, lease: Lease) -> None:
-        thread = threading.Thread(target=self._work, args=(lease,),
-                                  name=f"job-{lease.job_id}", daemon=True)
+        thread = threading.Thread(
+            target=self._work, args=(lease,), name=f"job-{lease.job_id}", daemon=True
+        )
         self._threads[lease.job_id] = thread
         thread.start()
 
@@ -157,24 +172,33 @@ class Worker:
                 lease = replace(lease, ttl=spec.lease_ttl)
                 with self.store.begin() as conn:  # the claim used the worker's TTL
                     protocol.heartbeat(conn, lease)
-            outcome = run_claimed(self.store, lease, spec,
-                                  RunHooks(should_stop=self._stopping.is_set))
+            outcome = run_claimed(
+                self.store, lease, spec, RunHooks(should_stop=self._stopping.is_set)
+            )
         except Exception as exc:  # never let one job kill the worker
-            log.exception("job %s could not run", lease.job_id,
-                          extra={"action": "job_crashed", "job_id": lease.job_id})
+            log.exception(
+                "job %s could not run",
+                lease.job_id,
+                extra={"action": "job_crashed", "job_id": lease.job_id},
+            )
             outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
             self._fail(lease, outcome.message)
         self.outcomes[lease.job_id] = outcome
-        log.info("job %s %s %s", lease.job_id, outcome.status, outcome.message,
-                 extra={"action": "job_done", "job_id": lease.job_id,
-                        "status": outcome.status})
+        log.info(
+            "job %s %s %s",
+            lease.job_id,
+            outcome.status,
+            outcome.message,
+            extra={"action": "job_done", "job_id": lease.job_id, "status": outcome.status},
+        )
 
     def _fail(self, lease: Lease, message: str) -> None:
         try:
             with self.store.begin() as conn:
                 protocol.finish(conn, lease, protocol.FAILED, error=message)
-                events.record(conn, lease.job_id, events.FAILED, message,
-                              epoch=lease.epoch, owner=lease.owner)
+                events.record(
+                    conn, lease.job_id, events.FAILED, message, epoch=lease.epoch, owner=lease.owner
+                )
         except Exception:
             log.exception("could not fail job %s", lease.job_id)
 
@@ -183,38 +207,57 @@ class Worker:
             with self.store.begin() as conn:
                 reaped = protocol.reap(conn, self.settings.max_attempts)
         except sa.exc.DBAPIError as exc:
-            log.warning("reaper could not reach the store: %s", type(exc.orig).__name__,
-                        extra={"action": "reap_failed"})
+            log.warning(
+                "reaper could not reach the store: %s",
+                type(exc.orig).__name__,
+                extra={"action": "reap_failed"},
+            )
             return
         for r in reaped:
-            log.warning("job %s: lease of %s expired; %s", r.job_id, r.owner,
-                        "requeued" if r.status == protocol.QUEUED else "failed",
-                        extra={"action": "reaped", "job_id": r.job_id})
+            log.warning(
+                "job %s: lease of %s expired; %s",
+                r.job_id,
+                r.owner,
+                "requeued" if r.status == protocol.QUEUED else "failed",
+                extra={"action": "reaped", "job_id": r.job_id},
+            )
 
     # -- the worker's own row, for `syncbeat workers` ---------------------------------
 
     def _register(self) -> None:
         with self.store.begin() as conn:
             conn.execute(workers.delete().where(workers.c.name == self.name))
-            conn.execute(workers.insert().values(
-                name=self.name, host=self.owner.host, pid=self.owner.pid,
-                concurrency=self.settings.concurrency,
-                heartbeat_interval=self.settings.reap_interval, jobs=[],
-                started_at=clock.now(), heartbeat_at=clock.now(),
-            ))
+            conn.execute(
+                workers.insert().values(
+                    name=self.name,
+                    host=self.owner.host,
+                    pid=self.owner.pid,
+                    concurrency=self.settings.concurrency,
+                    heartbeat_interval=self.settings.reap_interval,
+                    jobs=[],
+                    started_at=clock.now(),
+                    heartbeat_at=clock.now(),
+                )
+            )
 
     def _beat(self) -> None:
         try:
             with self.store.begin() as conn:
-                conn.execute(workers.update().where(workers.c.name == self.name).values(
-                    heartbeat_at=clock.now(), jobs=sorted(self._threads)))
+                conn.execute(
+                    workers.update()
+                    .where(workers.c.name == self.name)
+                    .values(heartbeat_at=clock.now(), jobs=sorted(self._threads))
+                )
         except sa.exc.DBAPIError:
             log.warning("worker heartbeat failed", extra={"action": "worker_beat_failed"})
 
     def _unregister(self) -> None:
         try:
             with self.store.begin() as conn:
-                conn.execute(workers.update().where(workers.c.name == self.name).values(
-                    stopped_at=clock.now(), heartbeat_at=clock.now(), jobs=[]))
+                conn.execute(
+                    workers.update()
+                    .where(workers.c.name == self.name)
+                    .values(stopped_at=clock.now(), heartbeat_at=clock.now(), jobs=[])
+                )
         except sa.exc.DBAPIError:
             log.warning("could not mark the worker stopped", extra={"action": "unregister"})

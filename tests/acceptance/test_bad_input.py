@@ -691,7 +691,16 @@ def test_changed_command_keeps_a_job_with_progress(
     # Make it unfinished again, as if it had failed half-way.
     with sb.store.begin() as conn:
         conn.exec_driver_sql(f"UPDATE jobs SET status = 'failed' WHERE id = {job.id}")
-    changed = run_cli("sync", "--from", source, "--table", "items", "--to-table", "other",
-                      *common, store=store_url)
+    changed = run_cli(
+        "sync",
+        "--from",
+        source,
+        "--table",
+        "items",
+        "--to-table",
+        "other",
+        *common,
+        store=store_url,
+    )
     _fails(changed, 1, "unfinished job", f"syncbeat job cancel {job.id}")
     assert not _has_table(sqlite_url2, "other")

@@ -26,8 +26,9 @@ def main() -> None:
             render.err.print(f"  [bold]hint:[/bold] {render.escape(exc.hint)}")
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except HardStop:
-        render.err.print("Aborted. Every committed batch is kept: run the same command "
-                         "again to resume.")
+        render.err.print(
+            "Aborted. Every committed batch is kept: run the same command again to resume."
+        )
         sys.exit(130)
     except Exception as exc:
         if settings.debug:

@@ -50,10 +50,10 @@ settings = Settings()
 class _NoTraceback(logging.Formatter):
     """Without --debug, a logged exception shows as one line, never a traceback."""
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+    def formatException(self, ei: Any) -> str:
         return ""
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+    def formatStack(self, stack_info: str) -> str:
         return ""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -74,18 +74,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    store: Annotated[str | None, typer.Option(
-        "--store", envvar="SYNCBEAT_STORE",
-        help=f"Job store URL (SQLite or PostgreSQL). Default: {defaults.STORE_URL}")] = None,
-    debug: Annotated[bool, typer.Option(
-        "--debug", help="Show tracebacks and debug logs.")] = False,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="SYNCBEAT_STORE",
+            help=f"Job store URL (SQLite or PostgreSQL). Default: {defaults.STORE_URL}",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     settings.store, settings.debug = store, debug
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-                         if debug else _NoTraceback("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if debug
+        else _NoTraceback("%(levelname)s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
 
@@ -112,8 +123,9 @@ class _StopFlag:
         if self.asked:
             raise HardStop
         self.asked = True
-        self._bar.message("[yellow]Stopping after the current batch "
-                          "(Ctrl-C again to abort at once)…[/yellow]")
+        self._bar.message(
+            "[yellow]Stopping after the current batch (Ctrl-C again to abort at once)…[/yellow]"
+        )
 
     def __enter__(self) -> _StopFlag:
         self._old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -124,11 +136,13 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _run_foreground(client: Syncbeat, spec: PipelineSpec | None, job_id: int | None,
-                    label: str) -> tuple[Any, Outcome]:
+def _run_foreground(
+    client: Syncbeat, spec: PipelineSpec | None, job_id: int | None, label: str
+) -> tuple[Any, Outcome]:
     with render.SyncProgress(label) as bar, _StopFlag(bar) as flag:
-        hooks = RunHooks(should_stop=lambda: flag.asked, on_progress=bar.update,
-                         on_message=bar.message)
+        hooks = RunHooks(
+            should_stop=lambda: flag.asked, on_progress=bar.update, on_message=bar.message
+        )
         if spec is not None:
             return client.sync(spec, hooks)
         assert job_id is not None
@@ -141,8 +155,8 @@ def _report(job: Any, outcome: Outcome) -> int:
         return 0
     if outcome.status == "queued":
         render.out.print(
-            f"Job {job.id} stopped at row {job.rows_done:,}; run the same command again "
-            "to resume.")
+            f"Job {job.id} stopped at row {job.rows_done:,}; run the same command again to resume."
+        )
         return 130
     if outcome.status in ("paused", "cancelled"):
         render.out.print(f"Job {job.id} {outcome.status} at row {job.rows_done:,}.")
@@ -165,41 +179,82 @@ def _keys(key: str | None) -> list[str] | None:
     return None if key is None else [k.strip() for k in key.split(",") if k.strip()]
 
 
-FromOpt = Annotated[str, typer.Option("--from", help="Source URL, e.g. postgresql://app@db/shop. "
-                                      "Write secrets as ${VAR}.")]
+FromOpt = Annotated[
+    str,
+    typer.Option(
+        "--from", help="Source URL, e.g. postgresql://app@db/shop. Write secrets as ${VAR}."
+    ),
+]
 ToOpt = Annotated[str, typer.Option("--to", help="Destination URL.")]
-TableOpt = Annotated[str | None, typer.Option("--table", "-t", help="Source table ([schema.]name).")]
-QueryOpt = Annotated[str | None, typer.Option("--query", "-q", help="Source SELECT (instead of --table).")]
-KeyOpt = Annotated[str | None, typer.Option(
-    "--key", "-k", help="Key columns for paging and upserts, comma-separated. "
-    "Default: the table's primary key.")]
-ToTableOpt = Annotated[str | None, typer.Option(
-    "--to-table", help="Destination table. Default: the source table's name.")]
-ModeOpt = Annotated[str, typer.Option(
-    "--mode", "-m", help=f"How rows are written: {', '.join(MODES)}.")]
+TableOpt = Annotated[
+    str | None, typer.Option("--table", "-t", help="Source table ([schema.]name).")
+]
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", "-q", help="Source SELECT (instead of --table).")
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        "-k",
+        help="Key columns for paging and upserts, comma-separated. "
+        "Default: the table's primary key.",
+    ),
+]
+ToTableOpt = Annotated[
+    str | None,
+    typer.Option("--to-table", help="Destination table. Default: the source table's name."),
+]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", "-m", help=f"How rows are written: {', '.join(MODES)}.")
+]
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Rows per batch.")]
-NameOpt = Annotated[str | None, typer.Option(
-    "--name", "-n", help="Pipeline name. Default: derived from the source.")]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", "-n", help="Pipeline name. Default: derived from the source."),
+]
 
 
-def _pipeline_spec(source: str, table: str | None, query: str | None, key: str | None,
-                   dest: str, to_table: str | None, mode: str, batch_size: int,
-                   name: str | None) -> PipelineSpec:
+def _pipeline_spec(
+    source: str,
+    table: str | None,
+    query: str | None,
+    key: str | None,
+    dest: str,
+    to_table: str | None,
+    mode: str,
+    batch_size: int,
+    name: str | None,
+) -> PipelineSpec:
     if (table is None) == (query is None):
         raise typer.BadParameter("give exactly one of --table and --query")
     dest_table = to_table or (table.rpartition(".")[2] if table else None)
     if dest_table is None:
         raise typer.BadParameter("--to-table is needed with --query")
-    return _spec(name=name or default_name(source, table, dest_table), source_url=source,
-                 source_table=table, source_query=query, key=_keys(key), dest_url=dest,
-                 dest_table=dest_table, mode=mode, batch_size=batch_size)
+    return _spec(
+        name=name or default_name(source, table, dest_table),
+        source_url=source,
+        source_table=table,
+        source_query=query,
+        key=_keys(key),
+        dest_url=dest,
+        dest_table=dest_table,
+        mode=mode,
+        batch_size=batch_size,
+    )
 
 
 @app.command()
 def sync(
-    source: FromOpt, dest: ToOpt, table: TableOpt = None, query: QueryOpt = None,
-    key: KeyOpt = None, to_table: ToTableOpt = None, mode: ModeOpt = defaults.MODE,
-    batch_size: BatchOpt = defaults.BATCH_SIZE, name: NameOpt = None,
+    source: FromOpt,
+    dest: ToOpt,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    key: KeyOpt = None,
+    to_table: ToTableOpt = None,
+    mode: ModeOpt = defaults.MODE,
+    batch_size: BatchOpt = defaults.BATCH_SIZE,
+    name: NameOpt = None,
 ) -> None:
     """Sync a table or query now, in the foreground, with a progress bar.
 
@@ -216,8 +271,9 @@ def sync(
 @app.command()
 def demo(
     rows: Annotated[int, typer.Option("--rows", help="Rows in the demo source.", min=1)] = 100_000,
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] =
-    Path("syncbeat-demo"),
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(
+        "syncbeat-demo"
+    ),
 ) -> None:
     """Sync a realistic SQLite table to another SQLite file, then verify both sides.
 
@@ -243,9 +299,11 @@ def demo(
         src = summarise(spec.source_url, demo_data.TABLE, ["id"], cols)
         dst = summarise(spec.dest_url, demo_data.TABLE, ["id"], cols)
         same = src == dst
-        render.out.print(f"Verify: source {src.rows:,} rows, checksum {src.checksum}; "
-                         f"destination {dst.rows:,} rows, checksum {dst.checksum} — "
-                         + ("[green]identical[/green]" if same else "[red]DIFFERENT[/red]"))
+        render.out.print(
+            f"Verify: source {src.rows:,} rows, checksum {src.checksum}; "
+            f"destination {dst.rows:,} rows, checksum {dst.checksum} — "
+            + ("[green]identical[/green]" if same else "[red]DIFFERENT[/red]")
+        )
         render.out.print(f"See the job: syncbeat job show {job.id}")
         code = 0 if same else 1
     raise typer.Exit(code)
@@ -254,9 +312,13 @@ def demo(
 @app.command("run")
 def run_pipeline(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    wait: Annotated[bool, typer.Option(
-        "--wait/--no-wait", help="Run the job here in the foreground instead of leaving it "
-        "for a worker.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Run the job here in the foreground instead of leaving it for a worker.",
+        ),
+    ] = False,
 ) -> None:
     """Queue a full sync job of a pipeline and print its id.
 
@@ -277,9 +339,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the REST API'
 
 @app.command()
 def jobs(
-    status: Annotated[str | None, typer.Option("--status", "-s", help="Only jobs in this status.")] = None,
-    pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Only this pipeline's jobs.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many (newest first).", min=1)] = 50,
+    status: Annotated[
+        str | None, typer.Option("--status", "-s", help="Only jobs in this status.")
+    ] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", "-p", help="Only this pipeline's jobs.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="At most this many (newest first).", min=1)
+    ] = 50,
     json_: JsonOpt = False,
 ) -> None:
     """List jobs, newest first, with their progress."""
@@ -291,8 +359,11 @@ JobId = Annotated[int, typer.Argument(help="Job id (see `syncbeat jobs`).")]
 
 
 @job_app.command("show")
-def job_show(job_id: JobId, json_: JsonOpt = False,
-             events: Annotated[int, typer.Option("--events", help="Recent events to show.")] = 15) -> None:
+def job_show(
+    job_id: JobId,
+    json_: JsonOpt = False,
+    events: Annotated[int, typer.Option("--events", help="Recent events to show.")] = 15,
+) -> None:
     """Status, progress, rate, ETA, heartbeat, attempt, checkpoint, last error, events."""
     job = _client().job(job_id, events=events)
     render.as_json(job) if json_ else render.job_detail(job)
@@ -303,8 +374,9 @@ def _act(action: str, job_id: int, json_: bool) -> None:
     if json_:
         render.as_json(job)
     elif job.requested:
-        render.out.print(f"Job {job.id}: {action} requested; the job honours it at its next "
-                         "batch boundary.")
+        render.out.print(
+            f"Job {job.id}: {action} requested; the job honours it at its next batch boundary."
+        )
     else:
         render.out.print(f"Job {job.id} is now {job.status}.")
 
@@ -330,9 +402,15 @@ def job_cancel(job_id: JobId, json_: JsonOpt = False) -> None:
 @pipeline_app.command("add")
 def pipeline_add(
     name: Annotated[str, typer.Argument(help="Pipeline name.")],
-    source: FromOpt, dest: ToOpt, table: TableOpt = None, query: QueryOpt = None,
-    key: KeyOpt = None, to_table: ToTableOpt = None, mode: ModeOpt = defaults.MODE,
-    batch_size: BatchOpt = defaults.BATCH_SIZE, json_: JsonOpt = False,
+    source: FromOpt,
+    dest: ToOpt,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    key: KeyOpt = None,
+    to_table: ToTableOpt = None,
+    mode: ModeOpt = defaults.MODE,
+    batch_size: BatchOpt = defaults.BATCH_SIZE,
+    json_: JsonOpt = False,
 ) -> None:
     """Create or update a pipeline (without running it; see `syncbeat run`)."""
     spec = _pipeline_spec(source, table, query, key, dest, to_table, mode, batch_size, name)
@@ -348,8 +426,9 @@ def pipeline_list(json_: JsonOpt = False) -> None:
 
 
 @pipeline_app.command("show")
-def pipeline_show(name: Annotated[str, typer.Argument(help="Pipeline name.")],
-                  json_: JsonOpt = False) -> None:
+def pipeline_show(
+    name: Annotated[str, typer.Argument(help="Pipeline name.")], json_: JsonOpt = False
+) -> None:
     """Show one pipeline's definition (passwords masked)."""
     view = _client().pipeline(name)
     render.as_json(view) if json_ else render.pipeline_detail(view)
@@ -364,27 +443,55 @@ def pipeline_rm(name: Annotated[str, typer.Argument(help="Pipeline name.")]) -> 
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1,
-                                             help="Jobs to run at once.")] = 1,
-    heartbeat_interval: Annotated[float | None, typer.Option(
-        "--heartbeat-interval", min=0.01, help="Seconds between lease renewals; also the "
-        f"reaper's period. Default: each pipeline's ({defaults.HEARTBEAT_INTERVAL:g}).")] = None,
-    lease_ttl: Annotated[float | None, typer.Option(
-        "--lease-ttl", min=0.01, help="Seconds a lease lives without renewal; keep it several "
-        f"heartbeats long. Default: each pipeline's ({defaults.LEASE_TTL:g}).")] = None,
-    max_attempts: Annotated[int | None, typer.Option(
-        "--max-attempts", min=1, help="Claims of one job before the reaper fails it. "
-        f"Default: each pipeline's ({defaults.MAX_ATTEMPTS}).")] = None,
-    batch_timeout: Annotated[float | None, typer.Option(
-        "--batch-timeout", min=0.01, help="Seconds a batch may make no progress before it is "
-        f"abandoned and the job given back. Default: {defaults.BATCH_TIMEOUT:g}.")] = None,
-    poll_interval: Annotated[float, typer.Option(
-        "--poll-interval", min=0.01, help="Seconds between looks for work when idle.")] =
-    defaults.POLL_INTERVAL,
-    name: Annotated[str | None, typer.Option("--name", help="Worker name. Default: "
-                                             "host-pid-random.")] = None,
-    once: Annotated[bool, typer.Option("--once", help="Run one job (if any is queued), "
-                                       "then exit.")] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs to run at once.")
+    ] = 1,
+    heartbeat_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--heartbeat-interval",
+            min=0.01,
+            help="Seconds between lease renewals; also the "
+            f"reaper's period. Default: each pipeline's ({defaults.HEARTBEAT_INTERVAL:g}).",
+        ),
+    ] = None,
+    lease_ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--lease-ttl",
+            min=0.01,
+            help="Seconds a lease lives without renewal; keep it several "
+            f"heartbeats long. Default: each pipeline's ({defaults.LEASE_TTL:g}).",
+        ),
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            help="Claims of one job before the reaper fails it. "
+            f"Default: each pipeline's ({defaults.MAX_ATTEMPTS}).",
+        ),
+    ] = None,
+    batch_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--batch-timeout",
+            min=0.01,
+            help="Seconds a batch may make no progress before it is "
+            f"abandoned and the job given back. Default: {defaults.BATCH_TIMEOUT:g}.",
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float,
+        typer.Option("--poll-interval", min=0.01, help="Seconds between looks for work when idle."),
+    ] = defaults.POLL_INTERVAL,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Worker name. Default: host-pid-random.")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one job (if any is queued), then exit.")
+    ] = False,
 ) -> None:
     """Claim queued jobs (and jobs whose lease expired) and run them until stopped.
 
@@ -398,10 +505,18 @@ def worker(
     if not settings.debug:
         logging.getLogger("syncbeat").setLevel(logging.INFO)
     client = _client()
-    w = client.worker(WorkerSettings(
-        concurrency=concurrency, heartbeat_interval=heartbeat_interval, lease_ttl=lease_ttl,
-        max_attempts=max_attempts, batch_timeout=batch_timeout, poll_interval=poll_interval,
-        once=once, name=name))
+    w = client.worker(
+        WorkerSettings(
+            concurrency=concurrency,
+            heartbeat_interval=heartbeat_interval,
+            lease_ttl=lease_ttl,
+            max_attempts=max_attempts,
+            batch_timeout=batch_timeout,
+            poll_interval=poll_interval,
+            once=once,
+            name=name,
+        )
+    )
     signals = {signal.SIGINT, signal.SIGTERM}
 
     def drain(signum: int, frame: FrameType | None) -> None:
@@ -409,10 +524,12 @@ def worker(
             raise HardStop
         render.err.print("Draining: jobs stop after their current batch…")
         w.stop()
+
     old = {sig: signal.signal(sig, drain) for sig in signals}
     try:
-        render.err.print(f"Worker {w.name} on {client.store.masked_url}, "
-                         f"concurrency {concurrency}.")
+        render.err.print(
+            f"Worker {w.name} on {client.store.masked_url}, concurrency {concurrency}."
+        )
         ran = w.run()
     finally:
         for sig, handler in old.items():
@@ -421,9 +538,10 @@ def worker(
 
 
 @app.command("workers")
-def workers_list(json_: JsonOpt = False,
-                 all_: Annotated[bool, typer.Option("--all", help="Include stopped workers.")]
-                 = False) -> None:
+def workers_list(
+    json_: JsonOpt = False,
+    all_: Annotated[bool, typer.Option("--all", help="Include stopped workers.")] = False,
+) -> None:
     """Workers with their host, pid, current jobs and last heartbeat age."""
     found = _client().workers(include_stopped=all_)
     render.as_json(found) if json_ else render.workers_table(found)
@@ -437,5 +555,6 @@ def db_upgrade() -> None:
     if before == after:
         render.out.print(f"Job store {store.masked_url} is up to date (schema {after}).")
     else:
-        render.out.print(f"Job store {store.masked_url} upgraded from schema "
-                         f"{before or 'none'} to {after}.")
+        render.out.print(
+            f"Job store {store.masked_url} upgraded from schema {before or 'none'} to {after}."
+        )

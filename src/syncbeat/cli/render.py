@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape as markup_escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -30,7 +31,7 @@ err = Console(stderr=True, highlight=False)
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -61,8 +62,14 @@ class SyncProgress:
 
     def __init__(self, label: str) -> None:
         self._bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-            _Rows(), _Rate(), _Eta(), console=err, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            _Rows(),
+            _Rate(),
+            _Eta(),
+            console=err,
+            transient=False,
         )
         self._task = self._bar.add_task(label, total=None, rate=None, eta=None)
 
@@ -74,8 +81,13 @@ class SyncProgress:
         self._bar.stop()
 
     def update(self, snap: Snapshot) -> None:
-        self._bar.update(self._task, completed=snap.rows_done, total=snap.rows_total,
-                         rate=snap.rate, eta=snap.eta_seconds)
+        self._bar.update(
+            self._task,
+            completed=snap.rows_done,
+            total=snap.rows_total,
+            rate=snap.rate,
+            eta=snap.eta_seconds,
+        )
 
     def message(self, text: str) -> None:
         self._bar.console.print(text)
@@ -83,7 +95,8 @@ class SyncProgress:
 
 def as_json(value: BaseModel | Sequence[BaseModel]) -> None:
     data: Any = (
-        value.model_dump(mode="json") if isinstance(value, BaseModel)
+        value.model_dump(mode="json")
+        if isinstance(value, BaseModel)
         else [v.model_dump(mode="json") for v in value]
     )
     print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -93,8 +106,14 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "–"
 
 
-_STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "queued": "yellow",
-                 "paused": "magenta", "cancelled": "dim"}
+_STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "queued": "yellow",
+    "paused": "magenta",
+    "cancelled": "dim",
+}
 
 
 def status(value: str) -> Text:
@@ -102,33 +121,47 @@ def status(value: str) -> Text:
 
 
 def jobs_table(jobs: Sequence[JobView]) -> None:
-    table = Table("id", "pipeline", "status", "progress", "rows", "rate", "ETA", "attempt",
-                  "created")
+    table = Table(
+        "id", "pipeline", "status", "progress", "rows", "rate", "ETA", "attempt", "created"
+    )
     for job in jobs:
         pct = "–" if job.percent is None else f"{job.percent:.0f}%"
         total = "?" if job.rows_total is None else f"{job.rows_total:,}"
-        table.add_row(str(job.id), job.pipeline, status(job.status), pct,
-                      f"{job.rows_done:,}/{total}", rate(job.rows_per_second),
-                      duration(job.eta_seconds) if job.status == "running" else "–",
-                      f"{job.attempt}/{job.max_attempts}", _when(job.created_at))
+        table.add_row(
+            str(job.id),
+            job.pipeline,
+            status(job.status),
+            pct,
+            f"{job.rows_done:,}/{total}",
+            rate(job.rows_per_second),
+            duration(job.eta_seconds) if job.status == "running" else "–",
+            f"{job.attempt}/{job.max_attempts}",
+            _when(job.created_at),
+        )
     out.print(table if jobs else "No jobs.")
 
 
 def job_detail(job: JobView) -> None:
     pct = "" if job.percent is None else f" ({job.percent:.1f}%)"
     total = "?" if job.rows_total is None else f"{job.rows_total:,}"
-    lines = [
+    state = status(job.status)
+    if job.requested:
+        state.append(f" — {job.requested} requested")
+    lines: list[tuple[str, str | Text]] = [
         ("job", f"{job.id} ({job.kind} sync of pipeline {job.pipeline})"),
-        ("status", status(job.status).markup + (f" — {job.requested} requested"
-                                                if job.requested else "")),
+        ("status", state),
         ("source", job.source),
         ("destination", job.destination),
         ("progress", f"{job.rows_done:,} of {total} rows{pct}"),
         ("rate", rate(job.rows_per_second)),
         ("ETA", duration(job.eta_seconds) if job.status == "running" else "–"),
         ("owner", job.owner or "–"),
-        ("heartbeat", "–" if job.heartbeat_age_seconds is None
-         else f"{job.heartbeat_age_seconds:.1f}s ago (lease epoch {job.lease_epoch})"),
+        (
+            "heartbeat",
+            "–"
+            if job.heartbeat_age_seconds is None
+            else f"{job.heartbeat_age_seconds:.1f}s ago (lease epoch {job.lease_epoch})",
+        ),
         ("attempt", f"{job.attempt} of {job.max_attempts}"),
         ("checkpoint", json.dumps(job.checkpoint, ensure_ascii=False) if job.checkpoint else "–"),
         ("created", _when(job.created_at)),
@@ -136,18 +169,17 @@ def job_detail(job: JobView) -> None:
         ("finished", _when(job.finished_at)),
     ]
     if job.last_error:
-        lines.append(("last error", f"[red]{escape(job.last_error)}[/red]"))
+        lines.append(("last error", Text(job.last_error, style="red")))
     for name, value in lines:
-        out.print(f"[bold]{name:>12}[/bold]  {value if name in ('status', 'last error') else escape(str(value))}")
+        out.print(Text.assemble((f"{name:>12}", "bold"), "  ", value))
     if job.events:
         out.print("\n[bold]recent events[/bold]")
         events_table(job.events)
 
 
 def escape(text: str) -> str:
-    from rich.markup import escape as _escape
-
-    return _escape(text)
+    """Text that Rich prints as it is, even with [brackets] in it."""
+    return markup_escape(text)
 
 
 def events_table(events: Sequence[EventView]) -> None:
@@ -160,9 +192,14 @@ def events_table(events: Sequence[EventView]) -> None:
 def pipelines_table(pipelines: Sequence[PipelineView]) -> None:
     table = Table("name", "source", "destination", "key", "mode", "batch")
     for p in pipelines:
-        table.add_row(p.name, escape(f"{p.source_url} {p.source_table or '(query)'}"),
-                      escape(f"{p.dest_url} {p.dest_table}"), ",".join(p.key) or "(primary key)",
-                      p.mode, f"{p.batch_size:,}")
+        table.add_row(
+            p.name,
+            escape(f"{p.source_url} {p.source_table or '(query)'}"),
+            escape(f"{p.dest_url} {p.dest_table}"),
+            ",".join(p.key) or "(primary key)",
+            p.mode,
+            f"{p.batch_size:,}",
+        )
     out.print(table if pipelines else "No pipelines.")
 
 
@@ -174,8 +211,13 @@ def pipeline_detail(p: PipelineView) -> None:
 def workers_table(workers: Sequence[WorkerView]) -> None:
     table = Table("name", "host", "pid", "alive", "jobs", "heartbeat", "started")
     for w in workers:
-        table.add_row(w.name, w.host, str(w.pid),
-                      Text("yes", style="green") if w.alive else Text("no", style="red"),
-                      ",".join(map(str, w.jobs)) or "–", f"{w.heartbeat_age_seconds:.1f}s ago",
-                      _when(w.started_at))
+        table.add_row(
+            w.name,
+            w.host,
+            str(w.pid),
+            Text("yes", style="green") if w.alive else Text("no", style="red"),
+            ",".join(map(str, w.jobs)) or "–",
+            f"{w.heartbeat_age_seconds:.1f}s ago",
+            _when(w.started_at),
+        )
     out.print(table if workers else "No workers.")

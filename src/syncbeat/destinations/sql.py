@@ -36,9 +36,7 @@ class SqlDestination:
 
     def __init__(self, url: str, table: str, mode: str) -> None:
         if mode not in MODES:
-            raise ConfigError(
-                f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}."
-            )
+            raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}.")
         self.url, self.table_name, self.mode = url, table, mode
         self.engine = urls.create_engine(url, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
@@ -51,8 +49,12 @@ class SqlDestination:
         return f"{self.name[:40]}__syncbeat_{uid[:8]}"
 
     def prepare(
-        self, columns: Sequence[sa.Column[Any]], key: Sequence[str], src_dialect: str,
-        uid: str, epoch: int,
+        self,
+        columns: Sequence[sa.Column[Any]],
+        key: Sequence[str],
+        src_dialect: str,
+        uid: str,
+        epoch: int,
     ) -> state.DestState:
         """Create what is missing, check what exists, and fence the destination for
         this lease. Returns the authoritative checkpoint."""
@@ -81,12 +83,20 @@ class SqlDestination:
             self._compile(columns, key)
             return current
         except sa.exc.DBAPIError as exc:
-            raise classify(exc, f"preparing the destination {urls.mask(self.url)}",
-                           at_start=True, destination=True) from None
+            raise classify(
+                exc,
+                f"preparing the destination {urls.mask(self.url)}",
+                at_start=True,
+                destination=True,
+            ) from None
 
     def _ensure_target(
-        self, conn: sa.Connection, target: str, columns: Sequence[sa.Column[Any]],
-        key: Sequence[str], src_dialect: str,
+        self,
+        conn: sa.Connection,
+        target: str,
+        columns: Sequence[sa.Column[Any]],
+        key: Sequence[str],
+        src_dialect: str,
     ) -> sa.Table:
         inspector = sa.inspect(conn)
         if inspector.has_table(target, schema=self.schema):
@@ -104,9 +114,12 @@ class SqlDestination:
             *(
                 sa.Column(
                     c.name,
-                    typemap.destination_type(c.type, src_dialect,
-                                             "mariadb" if mariadb else self.dialect,
-                                             is_key=c.name in key),
+                    typemap.destination_type(
+                        c.type,
+                        src_dialect,
+                        "mariadb" if mariadb else self.dialect,
+                        is_key=c.name in key,
+                    ),
                     primary_key=c.name in key,
                     autoincrement=False,
                     nullable=c.name not in key,
@@ -121,7 +134,10 @@ class SqlDestination:
         return table
 
     def _check_compatible(
-        self, table: sa.Table, columns: Sequence[sa.Column[Any]], key: Sequence[str],
+        self,
+        table: sa.Table,
+        columns: Sequence[sa.Column[Any]],
+        key: Sequence[str],
         inspector: Any,
     ) -> None:
         missing = [c.name for c in columns if c.name not in table.c]
@@ -134,10 +150,15 @@ class SqlDestination:
             )
         if self.mode == "upsert":
             unique_sets = [set(table.primary_key.columns.keys())]
-            unique_sets += [set(u["column_names"]) for u in
-                            inspector.get_unique_constraints(table.name, schema=self.schema)]
-            unique_sets += [set(i["column_names"]) for i in
-                            inspector.get_indexes(table.name, schema=self.schema) if i["unique"]]
+            unique_sets += [
+                set(u["column_names"])
+                for u in inspector.get_unique_constraints(table.name, schema=self.schema)
+            ]
+            unique_sets += [
+                set(i["column_names"])
+                for i in inspector.get_indexes(table.name, schema=self.schema)
+                if i["unique"]
+            ]
             if set(key) not in unique_sets:
                 raise DestinationError(
                     f"Upsert needs a primary key or unique index on ({', '.join(key)}) in "
@@ -170,8 +191,9 @@ class SqlDestination:
             assignments = {n: ins.inserted[n] for n in (others or list(key)[:1])}
             self._insert = ins.on_duplicate_key_update(assignments)
         else:
-            raise ConfigError(f"Upsert is not supported on {self.dialect}.",
-                              hint="Use --mode append or replace.")
+            raise ConfigError(
+                f"Upsert is not supported on {self.dialect}.", hint="Use --mode append or replace."
+            )
 
     def _params(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         converters = self._converters
@@ -183,9 +205,16 @@ class SqlDestination:
             for row in rows
         ]
 
-    def write(self, rows: Sequence[Sequence[Any]], uid: str, epoch: int,
-              before: Checkpoint, after: Checkpoint, *,
-              statements: Statements | None = None) -> bool:
+    def write(
+        self,
+        rows: Sequence[Sequence[Any]],
+        uid: str,
+        epoch: int,
+        before: Checkpoint,
+        after: Checkpoint,
+        *,
+        statements: Statements | None = None,
+    ) -> bool:
         """Write one batch and its state in ONE transaction. False: already written."""
         with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
             if not state.advance(conn, uid, epoch, before, after):
@@ -209,7 +238,11 @@ class SqlDestination:
             # change commit together, and readers see the old table or the new one.
             state.set_status(conn, uid, epoch, state.DONE)
             q = self.engine.dialect.identifier_preparer
-            full = (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}") if self.schema else q.quote
+            full = (
+                (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}")
+                if self.schema
+                else q.quote
+            )
             if sa.inspect(conn).has_table(target, schema=self.schema):
                 conn.exec_driver_sql(f"DROP TABLE {full(target)}")
             conn.exec_driver_sql(f"ALTER TABLE {full(staging)} RENAME TO {q.quote(target)}")

@@ -82,16 +82,23 @@ def fence(conn: sa.Connection, uid: str, epoch: int, target: str) -> DestState:
             )
         conn.execute(
             state_table.insert().values(
-                job_uid=uid, part=0, lease_epoch=epoch, batch_index=0, rows_done=0,
-                last_key=None, status=RUNNING, target=target,
+                job_uid=uid,
+                part=0,
+                lease_epoch=epoch,
+                batch_index=0,
+                rows_done=0,
+                last_key=None,
+                status=RUNNING,
+                target=target,
             )
         )
     row = conn.execute(sa.select(state_table).where(_where(uid))).one()
     return _row_to_state(row)
 
 
-def advance(conn: sa.Connection, uid: str, epoch: int, before: Checkpoint,
-            after: Checkpoint) -> bool:
+def advance(
+    conn: sa.Connection, uid: str, epoch: int, before: Checkpoint, after: Checkpoint
+) -> bool:
     """Move the state from ``before`` to ``after`` inside the batch's transaction.
 
     Returns False when ``after`` was already committed by an earlier try of this batch

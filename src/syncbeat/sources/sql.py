@@ -53,8 +53,13 @@ class SqlSource:
     def open(self) -> None:
         """Learn the columns and the key; fails with an actionable error."""
         database = self.engine.url.database
-        if (self.dialect == "sqlite" and database and database != ":memory:"
-                and not database.startswith("file:") and not os.path.exists(database)):
+        if (
+            self.dialect == "sqlite"
+            and database
+            and database != ":memory:"
+            and not database.startswith("file:")
+            and not os.path.exists(database)
+        ):
             # Connecting would create an empty file at the mistyped path.
             raise SourceError(
                 f"The source SQLite file {database!r} does not exist.",
@@ -69,7 +74,9 @@ class SqlSource:
                     self._probe_query(conn)
                 self._check_key(conn)
         except sa.exc.DBAPIError as exc:
-            raise classify(exc, f"reading the source {urls.mask(self.url)}", at_start=True) from None
+            raise classify(
+                exc, f"reading the source {urls.mask(self.url)}", at_start=True
+            ) from None
 
     def _reflect_table(self, conn: sa.Connection) -> None:
         assert self.table_name is not None
@@ -78,8 +85,7 @@ class SqlSource:
             table = typemap.reflect(conn, name, schema or None)
         except sa.exc.NoSuchTableError:
             raise SourceError(
-                f"The source table {self.table_name!r} does not exist in "
-                f"{urls.mask(self.url)}.",
+                f"The source table {self.table_name!r} does not exist in {urls.mask(self.url)}.",
                 hint="Check the table name (and schema, as schema.table) or pass --query.",
             ) from None
         self.selectable = table
@@ -117,9 +123,11 @@ class SqlSource:
             )
         types = {c.name: c.type for c in probe.columns}
         if self.dialect == "sqlite":
-            types.update(self._sqlite_value_types(
-                conn, query, [n for n, t in types.items() if isinstance(t, NullType)]
-            ))
+            types.update(
+                self._sqlite_value_types(
+                    conn, query, [n for n, t in types.items() if isinstance(t, NullType)]
+                )
+            )
         self.columns = [sa.Column(name, col_type) for name, col_type in types.items()]
         self.selectable = (
             sa.text(query).columns(*(sa.column(c.name, c.type) for c in self.columns)).subquery("q")
@@ -136,7 +144,8 @@ class SqlSource:
         q = conn.dialect.identifier_preparer.quote
         seen = [
             f"max(typeof(q.{q(n)}) = '{kind}')"
-            for n in names for kind in ("integer", "real", "text", "blob")
+            for n in names
+            for kind in ("integer", "real", "text", "blob")
         ]
         row = conn.exec_driver_sql(f"SELECT {', '.join(seen)} FROM ({query}) AS q").one()
         types: dict[str, TypeEngine[Any]] = {}
@@ -174,8 +183,10 @@ class SqlSource:
             # A NULL key would never satisfy "key > last": find one now, not rows later.
             cols = [self.selectable.c[k] for k in self.key]
             hit = conn.execute(
-                sa.select(sa.literal(1)).select_from(self.selectable)
-                .where(sa.or_(*(c.is_(None) for c in cols))).limit(1)
+                sa.select(sa.literal(1))
+                .select_from(self.selectable)
+                .where(sa.or_(*(c.is_(None) for c in cols)))
+                .limit(1)
             ).first()
             if hit is not None:
                 raise KeyColumnError(

@@ -84,9 +84,7 @@ job_events = sa.Table(
     "job_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "job_id", sa.Integer, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     sa.Column("at", sa.Double, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     # The fencing token of the writer, so a log shows which lease wrote what.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -28,6 +30,21 @@ def _alembic_config(conn: sa.Connection | None = None) -> Config:
     return cfg
 
 
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL. Switching needs a moment of exclusive access, and SQLite answers
+    "database is locked" at once instead of waiting when several processes open a new
+    store together: try again for a while, as the busy timeout would."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: sa.Engine) -> None:
     """WAL so readers never block the writer, a busy timeout so writers queue instead of
     failing, and ``BEGIN IMMEDIATE`` so a transaction that reads then writes (a claim)
@@ -38,7 +55,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _set_wal(cur)
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
