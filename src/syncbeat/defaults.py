@@ -11,9 +11,16 @@ STORE_URL = "sqlite:///syncbeat.db"
 """The embedded store: one SQLite file in the working directory, enough for one machine."""
 
 BATCH_SIZE = 5_000
-"""Rows per batch. Large enough that per-batch costs (one query, one commit, one
-checkpoint) stay a few percent of the work; small enough that a crash redoes little and
-memory stays O(batch)."""
+"""Rows in the first batch; later batches adapt (see ``BATCH_TARGET_SECONDS``) unless
+``--batch-size`` pins the size."""
+
+BATCH_TARGET_SECONDS = 1.5
+"""How long a batch should take. Long enough that per-batch costs (a bound query, a
+commit, a checkpoint) stay a few percent of the work; short enough that a crash redoes
+little, progress moves every second or two, and Ctrl-C stops promptly."""
+
+BATCH_SIZE_MIN = 500
+"""The smallest adaptive batch: below this, per-batch costs dominate."""
 
 MODE = "upsert"
 """Upsert is idempotent on the key, so even a redone batch cannot duplicate a row."""

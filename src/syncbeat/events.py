@@ -25,6 +25,7 @@ REQUESTED = "requested"
 WARNING = "warning"
 STALLED = "stalled"
 STUCK = "stuck"
+PLAN = "plan"
 
 
 def record(

@@ -35,8 +35,10 @@ class Heartbeat:
         *,
         watchdog: Callable[[], None] | None = None,
         watchdog_period: float | None = None,
+        enabled: bool = True,
     ) -> None:
         self.store, self.lease, self.interval = store, lease, interval
+        self.enabled = enabled  # False only for benchmarks measuring what it costs
         self.requested: str | None = None
         self._watchdog = watchdog
         self._tick = min(interval, watchdog_period or interval)
@@ -48,12 +50,14 @@ class Heartbeat:
         )
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        if self.enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=self._tick + 5)
+        if self.enabled:
+            self._thread.join(timeout=self._tick + 5)
 
     def renewed(self, requested: str | None) -> None:
         """The runner renewed the lease itself (every checkpoint does)."""
@@ -68,7 +72,7 @@ class Heartbeat:
         if self._lost is not None:
             raise self._lost
         silent = time.monotonic() - self._renewed
-        if silent > SAFETY * self.lease.ttl:
+        if self.enabled and silent > SAFETY * self.lease.ttl:
             raise LeaseLost(
                 f"The lease could not be renewed for {silent:.1f}s (TTL "
                 f"{self.lease.ttl:g}s); stopping before it can expire under us."

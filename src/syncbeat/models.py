@@ -26,7 +26,7 @@ class PipelineView(BaseModel):
     dest_url: str
     dest_table: str
     mode: str
-    batch_size: int
+    batch_size: int | None
     batch_max_retries: int
     max_attempts: int
     heartbeat_interval: float

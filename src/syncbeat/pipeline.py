@@ -27,7 +27,8 @@ class PipelineSpec(BaseModel):
     dest_url: str
     dest_table: str
     mode: Mode = defaults.MODE  # type: ignore[assignment]
-    batch_size: int = Field(defaults.BATCH_SIZE, ge=1, le=1_000_000)
+    # None: adaptive, aiming at defaults.BATCH_TARGET_SECONDS per batch.
+    batch_size: int | None = Field(None, ge=1, le=1_000_000)
     batch_max_retries: int = Field(defaults.BATCH_MAX_RETRIES, ge=0, le=100)
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=1000)
     heartbeat_interval: float = Field(defaults.HEARTBEAT_INTERVAL, gt=0)

@@ -11,23 +11,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import events, urls
+from . import events
 from . import lease as protocol
+from .batches import Moved, PgCopyMover, RowMover
 from .checkpoint import Checkpoint
 from .destinations import SqlDestination
 from .destinations import state as dest_state
 from .errors import Interrupted, LeaseLost, SyncbeatError, TransientError
 from .heartbeat import Heartbeat
 from .lease import Lease
-from .paging import Page
 from .pipeline import PipelineSpec
 from .progress import Progress, Snapshot
 from .retry import classify, is_transient, retrying
+from .sizing import BatchSizer
 from .sources import SqlSource
 from .statements import Statements
 from .store import Store
@@ -47,7 +48,9 @@ class RunHooks:
     should_stop: Callable[[], bool] = lambda: False
     on_progress: Callable[[Snapshot], None] = lambda snapshot: None
     on_message: Callable[[str], None] = lambda message: None
-    extra: dict[str, Any] = field(default_factory=dict)
+    checkpoints: bool = True
+    """Benchmark only: False skips the per-batch checkpoint (store and destination state
+    row) and the heartbeat, to measure what they cost. Not exactly-once; never use it."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class Runner:
             spec.heartbeat_interval,
             watchdog=self._watchdog,
             watchdog_period=spec.batch_timeout / 4,
+            enabled=hooks.checkpoints,
         )
+        self.mover: RowMover | PgCopyMover
 
     def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
         """One store transaction, tried again while it fails transiently, for as long
@@ -269,34 +274,57 @@ class Runner:
         )
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
+        self.mover = self._mover(source, dest)
+        sizer = BatchSizer(spec.batch_size, self.mover.max_batch)
         more = True
         while more:
             self._between_batches()
             progress.batch_started()
-            page, checkpoint = self._batch(checkpoint)
-            progress.batch_done(len(page.rows))
+            started = time.monotonic()
+            moved = self._batch(checkpoint, sizer.size)
+            sizer.observe(moved.rows, time.monotonic() - started)
+            checkpoint = moved.after
+            progress.batch_done(moved.rows)
             snapshot = progress.snapshot()
-            event = {
-                "message": f"batch {checkpoint.batch_index}: {len(page.rows)} rows",
-                "rows": len(page.rows),
-                "rows_done": checkpoint.rows_done,
-                "retries": checkpoint.batch_retries,
-            }
-
-            def save(
-                conn: sa.Connection,
-                c: Checkpoint = checkpoint,
-                e: dict[str, Any] = event,
-                rate: float | None = snapshot.rate,
-            ) -> str | None:
-                return protocol.save_checkpoint(conn, lease, c, rate=rate, event=dict(e))
-
-            requested = self._in_store(save)
-            self.heartbeat.renewed(requested)
+            if self.hooks.checkpoints and moved.rows:
+                self._save_checkpoint(checkpoint, moved.rows, snapshot.rate)
             self.hooks.on_progress(snapshot)
-            more = page.more
+            more = moved.more
         self._finish_destination(checkpoint)
         return self._end("completed", f"{checkpoint.rows_done:,} rows")
+
+    def _mover(self, source: SqlSource, dest: SqlDestination) -> RowMover | PgCopyMover:
+        """The fastest way to move batches between these two ends; the choice, and why,
+        is an event, so `syncbeat job show` explains a slow sync."""
+        lease, fenced = self.lease, self.hooks.checkpoints
+        unfit = PgCopyMover.unfit(source, dest)
+        if unfit is None:
+            self._event(events.PLAN, "PostgreSQL binary COPY pass-through", {"path": "pg-copy"})
+            return PgCopyMover(source, dest, self.statements, lease.uid, lease.epoch, fenced=fenced)
+        self._event(events.PLAN, f"generic path ({unfit})", {"path": "rows"})
+        return RowMover(
+            source,
+            dest,
+            self.statements,
+            lease.uid,
+            lease.epoch,
+            fenced=fenced,
+            before_write=self.heartbeat.check,
+        )
+
+    def _save_checkpoint(self, checkpoint: Checkpoint, rows: int, rate: float | None) -> None:
+        event = {
+            "message": f"batch {checkpoint.batch_index}: {rows} rows",
+            "rows": rows,
+            "rows_done": checkpoint.rows_done,
+            "retries": checkpoint.batch_retries,
+        }
+        requested = self._in_store(
+            lambda conn: protocol.save_checkpoint(
+                conn, self.lease, checkpoint, rate=rate, event=dict(event)
+            )
+        )
+        self.heartbeat.renewed(requested)
 
     def _between_batches(self) -> None:
         """Honour Ctrl-C/SIGTERM, pause and cancel at the batch boundary."""
@@ -308,8 +336,8 @@ class Runner:
             status = "paused" if requested == "pause" else "cancelled"
             raise _Requested(status)
 
-    def _batch(self, before: Checkpoint) -> tuple[Page, Checkpoint]:
-        """Read and write one batch, retrying transient errors with backoff."""
+    def _batch(self, before: Checkpoint, size: int) -> Moved:
+        """Move one batch, retrying transient errors with backoff."""
         retries = 0
 
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
@@ -327,16 +355,10 @@ class Runner:
             )
             self.hooks.on_message(message)
 
-        def attempt() -> tuple[Page, Checkpoint]:
+        def attempt() -> Moved:
             self._progress_at = time.monotonic()
             self.heartbeat.check()
-            page = self._read(before)
-            after = before.advance(page.last_key or before.last_key or (), len(page.rows), retries)
-            if not page.rows:
-                return page, before
-            self.heartbeat.check()
-            self._write(page, before, after)
-            return page, after
+            return self.mover.move(before, size, retries)
 
         try:
             return retrying(self.spec.batch_max_retries, on_retry)(attempt)
@@ -345,31 +367,6 @@ class Runner:
                 f"Batch {before.batch_index + 1} failed after {self.spec.batch_max_retries} "
                 f"retries: {exc.message}",
                 hint="The job keeps its checkpoint; run it again once the problem is fixed.",
-            ) from None
-
-    def _read(self, before: Checkpoint) -> Page:
-        assert self.source is not None
-        try:
-            engine = self.source.engine
-            with engine.connect() as conn, self.statements.track(engine, conn):
-                return self.source.read(conn, before.last_key, self.spec.batch_size)
-        except sa.exc.DBAPIError as exc:
-            raise classify(exc, f"reading the source {urls.mask(self.spec.source_url)}") from None
-
-    def _write(self, page: Page, before: Checkpoint, after: Checkpoint) -> None:
-        assert self.dest is not None
-        try:
-            self.dest.write(
-                page.rows,
-                self.lease.uid,
-                self.lease.epoch,
-                before,
-                after,
-                statements=self.statements,
-            )
-        except sa.exc.DBAPIError as exc:
-            raise classify(
-                exc, f"writing the destination {urls.mask(self.spec.dest_url)}", destination=True
             ) from None
 
     def _finish_destination(self, checkpoint: Checkpoint) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from syncbeat import PipelineSpec, Syncbeat
+from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from tests.conftest import table_rows
 
 
@@ -41,3 +41,73 @@ def test_sqlite_to_sqlite_copies_every_row(
     kinds = [e.kind for e in sb.events(job.id, limit=1000)]
     assert kinds.count("batch") == 13
     assert kinds[-1] == "completed"
+
+
+def _keyless_source(url: str, rows: int) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE log (at INTEGER, line TEXT)")
+        conn.execute(
+            sa.text("INSERT INTO log VALUES (:at, :line)"),
+            [{"at": i // 3, "line": f"line {i}"} for i in range(rows)],
+        )
+    engine.dispose()
+
+
+def _all_rows(url: str, table: str) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY at, line").all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_source_without_key_falls_back_to_offset_paging_with_a_warning(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    _keyless_source(sqlite_url, 250)
+    sb = Syncbeat(store_url)
+    spec = PipelineSpec(
+        name="log",
+        source_url=sqlite_url,
+        source_table="log",
+        dest_url=sqlite_url2,
+        dest_table="log",
+        mode="append",
+        batch_size=40,
+    )
+    stops = iter([False, False, True])
+    messages: list[str] = []
+    hooks = RunHooks(should_stop=lambda: next(stops, False), on_message=messages.append)
+    job, outcome = sb.sync(spec, hooks)
+    assert outcome.status == "queued"  # stopped after two batches
+    job, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    assert _all_rows(sqlite_url2, "log") == _all_rows(sqlite_url, "log")
+    assert any("OFFSET paging" in m and "--key" in m for m in messages)
+    warnings = [e for e in sb.events(job.id, limit=1000) if e.kind == "warning"]
+    assert warnings and "skips or repeats rows" in warnings[0].message
+    sb.close()
+
+
+def test_upsert_without_any_key_is_refused_before_writing(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    _keyless_source(sqlite_url, 10)
+    sb = Syncbeat(store_url)
+    spec = PipelineSpec(
+        name="log",
+        source_url=sqlite_url,
+        source_table="log",
+        dest_url=sqlite_url2,
+        dest_table="log",
+        mode="upsert",
+    )
+    job, outcome = sb.sync(spec)
+    assert outcome.status == "failed"
+    assert "Upsert mode needs key columns" in (job.last_error or "")
+    engine = sa.create_engine(sqlite_url2)
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("log")
+    engine.dispose()
+    sb.close()

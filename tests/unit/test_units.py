@@ -335,7 +335,8 @@ def _rejects(field: str, **changes: Any) -> None:
 
 def test_a_valid_spec_has_safe_defaults() -> None:
     spec = _spec()
-    assert spec.mode == "upsert" and spec.batch_size >= 1 and spec.key == []
+    # batch_size None: adaptive, aiming at a batch duration rather than a row count.
+    assert spec.mode == "upsert" and spec.batch_size is None and spec.key == []
     assert spec.lease_ttl > spec.heartbeat_interval
 
 

@@ -208,7 +208,15 @@ ToTableOpt = Annotated[
 ModeOpt = Annotated[
     str, typer.Option("--mode", "-m", help=f"How rows are written: {', '.join(MODES)}.")
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Rows per batch.")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        "-b",
+        help="Rows per batch. Default: adapts to take about "
+        f"{defaults.BATCH_TARGET_SECONDS:g} s per batch.",
+    ),
+]
 NameOpt = Annotated[
     str | None,
     typer.Option("--name", "-n", help="Pipeline name. Default: derived from the source."),
@@ -223,7 +231,7 @@ def _pipeline_spec(
     dest: str,
     to_table: str | None,
     mode: str,
-    batch_size: int,
+    batch_size: int | None,
     name: str | None,
 ) -> PipelineSpec:
     if (table is None) == (query is None):
@@ -253,7 +261,7 @@ def sync(
     key: KeyOpt = None,
     to_table: ToTableOpt = None,
     mode: ModeOpt = defaults.MODE,
-    batch_size: BatchOpt = defaults.BATCH_SIZE,
+    batch_size: BatchOpt = None,
     name: NameOpt = None,
 ) -> None:
     """Sync a table or query now, in the foreground, with a progress bar.
@@ -409,7 +417,7 @@ def pipeline_add(
     key: KeyOpt = None,
     to_table: ToTableOpt = None,
     mode: ModeOpt = defaults.MODE,
-    batch_size: BatchOpt = defaults.BATCH_SIZE,
+    batch_size: BatchOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create or update a pipeline (without running it; see `syncbeat run`)."""

@@ -198,7 +198,7 @@ def pipelines_table(pipelines: Sequence[PipelineView]) -> None:
             escape(f"{p.dest_url} {p.dest_table}"),
             ",".join(p.key) or "(primary key)",
             p.mode,
-            f"{p.batch_size:,}",
+            "auto" if p.batch_size is None else f"{p.batch_size:,}",
         )
     out.print(table if pipelines else "No pipelines.")
 

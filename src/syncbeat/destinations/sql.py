@@ -214,10 +214,14 @@ class SqlDestination:
         after: Checkpoint,
         *,
         statements: Statements | None = None,
+        fenced: bool = True,
     ) -> bool:
-        """Write one batch and its state in ONE transaction. False: already written."""
+        """Write one batch and its state in ONE transaction. False: already written.
+
+        ``fenced=False`` skips the state row: a benchmark-only switch that shows what the
+        exactly-once bookkeeping costs. Nothing else may use it."""
         with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
-            if not state.advance(conn, uid, epoch, before, after):
+            if fenced and not state.advance(conn, uid, epoch, before, after):
                 return False
             if rows:
                 conn.execute(self._insert, self._params(rows))

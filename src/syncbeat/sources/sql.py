@@ -44,6 +44,7 @@ class SqlSource:
         self.columns: list[sa.Column[Any]] = []
         self.key: list[str] = list(key)
         self.key_not_null = False
+        self.key_unique = False
         self.warnings: list[str] = []
 
     @property
@@ -90,9 +91,18 @@ class SqlSource:
             ) from None
         self.selectable = table
         self.columns = list(table.columns)
+        primary = [c.name for c in table.primary_key.columns]
         if not self.key:
-            self.key = [c.name for c in table.primary_key.columns]
+            self.key = primary
             self.key_not_null = bool(self.key)
+        # The database guarantees the key is unique (fast paths rely on it; elsewhere the
+        # peek row checks it batch by batch).
+        unique = [set(primary)] + [
+            set(ix["column_names"])
+            for ix in sa.inspect(conn).get_indexes(name, schema=schema or None)
+            if ix["unique"]
+        ]
+        self.key_unique = bool(self.key) and set(self.key) in unique
 
     def _probe_query(self, conn: sa.Connection) -> None:
         """A query's column types, from an empty temporary table made from it: one way
