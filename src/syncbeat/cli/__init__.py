@@ -6,7 +6,11 @@ import sys
 import traceback
 
 from ..errors import ConfigError, SyncbeatError
-from .app import HardStop, app, settings
+
+# Importing the command modules registers their commands, in the order --help lists them.
+from . import foreground, jobs, pipelines, workers  # noqa: F401  (registration)
+from .app import app, settings
+from .foreground import HardStop
 
 __all__ = ["app", "main"]
 

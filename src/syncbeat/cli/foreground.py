@@ -1,0 +1,179 @@
+"""Commands that run a sync here and now, with a progress bar: sync, demo, run."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from .. import defaults
+from .. import demo as demo_data
+from ..compare import summarise
+from ..pipeline import PipelineSpec
+from ..runner import Outcome, RunHooks
+from ..service import Syncbeat
+from . import render
+from .app import app, client
+from .options import (
+    BatchOpt,
+    FromOpt,
+    KeyOpt,
+    ModeOpt,
+    NameOpt,
+    QueryOpt,
+    TableOpt,
+    ToOpt,
+    ToTableOpt,
+    pipeline_spec,
+)
+
+
+class HardStop(BaseException):
+    """A second Ctrl-C: leave now. Not an Exception, so nothing on the way out mistakes
+    it for a failure of the job (which keeps its last committed batch)."""
+
+
+class _StopFlag:
+    """First Ctrl-C (or SIGTERM): stop after the current batch. Second: abort now."""
+
+    def __init__(self, bar: render.SyncProgress) -> None:
+        self.asked = False
+        self._bar = bar
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.asked:
+            raise HardStop
+        self.asked = True
+        self._bar.message(
+            "[yellow]Stopping after the current batch (Ctrl-C again to abort at once)…[/yellow]"
+        )
+
+    def __enter__(self) -> _StopFlag:
+        self._old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _run_foreground(
+    sb: Syncbeat, spec: PipelineSpec | None, job_id: int | None, label: str
+) -> tuple[Any, Outcome]:
+    with render.SyncProgress(label) as bar, _StopFlag(bar) as flag:
+        hooks = RunHooks(
+            should_stop=lambda: flag.asked, on_progress=bar.update, on_message=bar.message
+        )
+        if spec is not None:
+            return sb.sync(spec, hooks)
+        assert job_id is not None
+        return sb.run_job(job_id, hooks)
+
+
+def _report(job: Any, outcome: Outcome) -> int:
+    if outcome.status == "completed":
+        render.out.print(f"[green]Job {job.id} completed:[/green] {job.rows_done:,} rows.")
+        return 0
+    if outcome.status == "queued":
+        render.out.print(
+            f"Job {job.id} stopped at row {job.rows_done:,}; run the same command again to resume."
+        )
+        return 130
+    if outcome.status in ("paused", "cancelled"):
+        render.out.print(f"Job {job.id} {outcome.status} at row {job.rows_done:,}.")
+        return 0
+    render.err.print(f"[red]Job {job.id} {outcome.status}:[/red] {render.escape(outcome.message)}")
+    return 1
+
+
+@app.command()
+def sync(
+    source: FromOpt,
+    dest: ToOpt,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    key: KeyOpt = None,
+    to_table: ToTableOpt = None,
+    mode: ModeOpt = defaults.MODE,
+    batch_size: BatchOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Sync a table or query now, in the foreground, with a progress bar.
+
+    Saves the pipeline (creating or updating it) and runs a full sync. If an earlier
+    run was interrupted, the same command resumes it. Exit status: 0 completed,
+    1 failed, 2 usage error, 130 stopped by Ctrl-C (run it again to resume).
+    """
+    spec = pipeline_spec(source, table, query, key, dest, to_table, mode, batch_size, name)
+    sb = client()
+    job, outcome = _run_foreground(sb, spec, None, spec.name)
+    raise typer.Exit(_report(job, outcome))
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option("--rows", help="Rows in the demo source.", min=1)] = 100_000,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(
+        "syncbeat-demo"
+    ),
+) -> None:
+    """Sync a realistic SQLite table to another SQLite file, then verify both sides.
+
+    Creates DIR/source.db, copies its `orders` table to DIR/dest.db with a live
+    progress bar, and compares row counts and checksums. Ctrl-C stops after the current
+    batch; running the command again resumes instead of starting over.
+    """
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    sb = client()
+    spec = demo_data.spec(directory)
+    render.out.print(f"Source: {directory / 'source.db'} ({rows:,} rows in `orders`)")
+    if demo_data.make_source(directory / "source.db", rows):
+        # New source data: an unfinished demo job was about other data.
+        open_job = sb.open_job(spec.name)
+        if open_job is not None:
+            sb.cancel(open_job)
+        (directory / "dest.db").unlink(missing_ok=True)
+    job, outcome = _run_foreground(sb, spec, None, "demo")
+    code = _report(job, outcome)
+    if outcome.status == "completed":
+        cols = demo_data.columns()
+        src = summarise(spec.source_url, demo_data.TABLE, ["id"], cols)
+        dst = summarise(spec.dest_url, demo_data.TABLE, ["id"], cols)
+        same = src == dst
+        render.out.print(
+            f"Verify: source {src.rows:,} rows, checksum {src.checksum}; "
+            f"destination {dst.rows:,} rows, checksum {dst.checksum} — "
+            + ("[green]identical[/green]" if same else "[red]DIFFERENT[/red]")
+        )
+        render.out.print(f"See the job: syncbeat job show {job.id}")
+        code = 0 if same else 1
+    raise typer.Exit(code)
+
+
+@app.command("run")
+def run_pipeline(
+    name: Annotated[str, typer.Argument(help="Pipeline name.")],
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Run the job here in the foreground instead of leaving it for a worker.",
+        ),
+    ] = False,
+) -> None:
+    """Queue a full sync job of a pipeline and print its id.
+
+    An unfinished job of the pipeline is requeued (keeping its checkpoint) rather than
+    started over. With --wait, run it now in this process.
+    """
+    sb = client()
+    job = sb.enqueue(name)
+    if not wait:
+        print(job.id)
+        return
+    job, outcome = _run_foreground(sb, None, job.id, name)
+    raise typer.Exit(_report(job, outcome))

@@ -1,0 +1,105 @@
+"""Options shared by several commands, and turning them into a pipeline spec."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from .. import defaults
+from ..destinations import MODES
+from ..errors import ConfigError
+from ..pipeline import PipelineSpec, default_name
+
+
+def _spec(**fields: Any) -> PipelineSpec:
+    try:
+        return PipelineSpec(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"Invalid pipeline options: {problems}") from None
+
+
+def _keys(key: str | None) -> list[str] | None:
+    return None if key is None else [k.strip() for k in key.split(",") if k.strip()]
+
+
+FromOpt = Annotated[
+    str,
+    typer.Option(
+        "--from", help="Source URL, e.g. postgresql://app@db/shop. Write secrets as ${VAR}."
+    ),
+]
+ToOpt = Annotated[str, typer.Option("--to", help="Destination URL.")]
+TableOpt = Annotated[
+    str | None, typer.Option("--table", "-t", help="Source table ([schema.]name).")
+]
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", "-q", help="Source SELECT (instead of --table).")
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        "-k",
+        help="Key columns for paging and upserts, comma-separated. "
+        "Default: the table's primary key.",
+    ),
+]
+ToTableOpt = Annotated[
+    str | None,
+    typer.Option("--to-table", help="Destination table. Default: the source table's name."),
+]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", "-m", help=f"How rows are written: {', '.join(MODES)}.")
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        "-b",
+        help="Rows per batch. Default: adapts to take about "
+        f"{defaults.BATCH_TARGET_SECONDS:g} s per batch.",
+    ),
+]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", "-n", help="Pipeline name. Default: derived from the source."),
+]
+
+
+def pipeline_spec(
+    source: str,
+    table: str | None,
+    query: str | None,
+    key: str | None,
+    dest: str,
+    to_table: str | None,
+    mode: str,
+    batch_size: int | None,
+    name: str | None,
+) -> PipelineSpec:
+    if (table is None) == (query is None):
+        raise typer.BadParameter("give exactly one of --table and --query")
+    dest_table = to_table or (table.rpartition(".")[2] if table else None)
+    if dest_table is None:
+        raise typer.BadParameter("--to-table is needed with --query")
+    return _spec(
+        name=name or default_name(source, table, dest_table),
+        source_url=source,
+        source_table=table,
+        source_query=query,
+        key=_keys(key),
+        dest_url=dest,
+        dest_table=dest_table,
+        mode=mode,
+        batch_size=batch_size,
+    )
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the REST API's shape).")]
+
+JobId = Annotated[int, typer.Argument(help="Job id (see `syncbeat jobs`).")]
