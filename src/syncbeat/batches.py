@@ -41,6 +41,7 @@ class RowMover:
     """Any database to any database, through Python values."""
 
     name = "rows"
+    first_batch = 5_000
     max_batch = 20_000
     """Rows held in memory at once: about 1-2 KB each as Python objects, so a batch stays
     within a few tens of MB whatever the table's size."""
@@ -97,12 +98,14 @@ class PgCopyMover:
 
     Each batch: the upper key bound from the index (``OFFSET n-1 LIMIT 1`` on the key
     alone: an index-only scan), then ``COPY (SELECT … WHERE key > :last AND key <=
-    :upper ORDER BY key) TO STDOUT (FORMAT BINARY)`` streamed into ``COPY … FROM STDIN``:
+    :upper) TO STDOUT (FORMAT BINARY)`` streamed into ``COPY … FROM STDIN`` (no ORDER BY:
+    the range is the batch, so the planner may scan it the cheapest way):
     into the table in append and replace mode, into a temporary staging table followed
     by one ``INSERT … ON CONFLICT`` in upsert mode. Memory is one COPY block.
     """
 
     name = "pg-copy"
+    first_batch = 50_000  # no Python values: a batch this size takes a fraction of a second
     max_batch = 1_000_000
 
     def __init__(
@@ -200,8 +203,7 @@ class PgCopyMover:
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
             marks = sql.SQL(", ").join(sql.Placeholder() * len(self.key))
             copy_out = sql.SQL(
-                "COPY (SELECT {c} FROM {t} WHERE {w} AND ({k}) <= ({m}) ORDER BY {k}) "
-                "TO STDOUT (FORMAT BINARY)"
+                "COPY (SELECT {c} FROM {t} WHERE {w} AND ({k}) <= ({m})) TO STDOUT (FORMAT BINARY)"
             ).format(c=cols, t=self.src_table, w=where, k=self._key_list(), m=marks)
             try:
                 with dst_engine.begin() as dconn, self.statements.track(dst_engine, dconn):

@@ -380,3 +380,13 @@ def test_db_upgrade_of_an_older_store(tmp_path: Path) -> None:
     assert f"upgraded from schema {older[0]} to {HEAD}" in result.stdout, result.stdout
     listed = run_cli("pipeline", "list", store=url, check=True)
     assert "kept" in listed.stdout
+
+
+def test_schema_version_constant_is_alembics_head() -> None:
+    """Stores at SCHEMA_VERSION open without Alembic: the constant must name the newest
+    migration, or a store would be taken as up to date when it is not."""
+    from alembic.script import ScriptDirectory
+
+    from syncbeat.store.store import SCHEMA_VERSION, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_VERSION

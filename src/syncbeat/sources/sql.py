@@ -18,6 +18,8 @@ from ..retry import classify
 log = logging.getLogger(__name__)
 
 _PROBE = "_syncbeat_probe"
+ESTIMATE_ABOVE = 1_000_000
+"""Rows above which PostgreSQL's estimate replaces COUNT(*) for progress."""
 
 
 class SqlSource:
@@ -212,9 +214,19 @@ class SqlSource:
         return [names.index(k) for k in self.key]
 
     def count(self) -> int | None:
-        """rows_total for progress; an estimate is enough, so failures only log."""
+        """rows_total for progress; an estimate is enough, so failures only log.
+
+        A large PostgreSQL table is not counted (a full scan before the first batch):
+        its planner estimate, kept fresh by autovacuum, is close enough for an ETA."""
         try:
             with self.engine.connect() as conn:
+                if self.dialect == "postgresql" and self.table_name is not None:
+                    estimate = conn.execute(
+                        sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
+                        {"t": self.table_name},
+                    ).scalar()
+                    if estimate is not None and estimate >= ESTIMATE_ABOVE:
+                        return int(estimate)
                 return int(
                     conn.execute(
                         sa.select(sa.func.count()).select_from(self.selectable)
