@@ -22,6 +22,7 @@ from . import urls
 from .checkpoint import Checkpoint, Key
 from .destinations import SqlDestination
 from .destinations import state as dest_state
+from .destinations.bulk import pg_stage, pg_upsert_from
 from .retry import classify
 from .sources import SqlSource
 from .statements import Statements
@@ -211,12 +212,7 @@ class PgCopyMover:
                     into = self.target
                     if self.dest.mode == "upsert":
                         into = self.stage
-                        dcur.execute(
-                            sql.SQL(
-                                "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS) "
-                                "ON COMMIT DELETE ROWS"
-                            ).format(s=self.stage, t=self.target)
-                        )
+                        dcur.execute(pg_stage(self.stage, self.target))
                     copy_in = sql.SQL("COPY {t} ({c}) FROM STDIN (FORMAT BINARY)").format(
                         t=into, c=cols
                     )
@@ -225,7 +221,9 @@ class PgCopyMover:
                             inp.write(block)
                     rows = dcur.rowcount
                     if self.dest.mode == "upsert":
-                        dcur.execute(self._upsert())
+                        dcur.execute(
+                            pg_upsert_from(self.stage, self.target, self.columns, self.key)
+                        )
                     after = before.advance(upper, rows, retries)
                     if self.fenced and not dest_state.advance(
                         dconn, self.uid, self.epoch, before, after
@@ -234,21 +232,6 @@ class PgCopyMover:
             except _AlreadyWritten:
                 pass
         return Moved(after.rows_done - before.rows_done, after, more)
-
-    def _upsert(self) -> sql.Composable:
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
-        others = [c for c in self.columns if c not in self.key]
-        action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in others
-            )
-            if others
-            else sql.SQL("DO NOTHING")
-        )
-        return sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) {a}").format(
-            t=self.target, c=cols, s=self.stage, k=self._key_list(), a=action
-        )
 
 
 def _identifier(name: str) -> sql.Identifier:

@@ -275,9 +275,7 @@ class Runner:
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
         self.mover = self._mover(source, dest)
-        sizer = BatchSizer(
-            spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch
-        )
+        sizer = BatchSizer(spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch)
         more = True
         while more:
             self._between_batches()

@@ -12,10 +12,14 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from .. import typemap, urls
 from ..checkpoint import Checkpoint
-from ..errors import ConfigError, DestinationError
+from ..errors import ConfigError, DestinationError, TransientError
 from ..retry import classify
 from ..statements import Statements
 from . import state
+from .bulk import MysqlLoadWriter, PgCopyWriter
+
+# MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
+_LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +42,16 @@ class SqlDestination:
         if mode not in MODES:
             raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}.")
         self.url, self.table_name, self.mode = url, table, mode
-        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        backend = urls.parse(urls.resolve(url)).get_backend_name()
+        # LOAD DATA LOCAL must be allowed by the client before the server can accept it.
+        extra = {"connect_args": {"local_infile": True}} if backend in ("mysql", "mariadb") else {}
+        self.engine = urls.create_engine(url, pool_pre_ping=True, **extra)
         self.dialect = self.engine.dialect.name
         self.schema, self.name = _split_name(table)
         self.table: sa.Table
         self._converters: list[tuple[str, typemap.Convert]] = []
         self._insert: Any = None
+        self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
 
     def _staging_name(self, uid: str) -> str:
         return f"{self.name[:40]}__syncbeat_{uid[:8]}"
@@ -81,6 +89,7 @@ class SqlDestination:
                     return current
                 self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
             self._compile(columns, key)
+            self._bulk = self._bulk_writer(columns, key, uid)
             return current
         except sa.exc.DBAPIError as exc:
             raise classify(
@@ -223,9 +232,49 @@ class SqlDestination:
         with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
             if fenced and not state.advance(conn, uid, epoch, before, after):
                 return False
-            if rows:
+            if rows and self._bulk is not None:
+                self._bulk_write(conn, rows)
+            elif rows:
                 conn.execute(self._insert, self._params(rows))
         return True
+
+    def _bulk_writer(
+        self, columns: Sequence[sa.Column[Any]], key: Sequence[str], uid: str
+    ) -> PgCopyWriter | MysqlLoadWriter | None:
+        """The database's bulk-load path, where there is one."""
+        names = [c.name for c in columns]
+        driver = self.engine.dialect.driver
+        if self.dialect == "postgresql" and driver == "psycopg":
+            return PgCopyWriter(self.table, names, key, self.mode, uid)
+        if driver == "pymysql" and MysqlLoadWriter.fits(self.table, names):
+            quote = self.engine.dialect.identifier_preparer.quote
+            return MysqlLoadWriter(self.table, names, self.mode, quote)
+        return None
+
+    def _bulk_write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        assert self._bulk is not None
+        try:
+            self._bulk.write(conn, rows)
+        except sa.exc.DBAPIError:
+            raise
+        except Exception as exc:
+            errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if isinstance(self._bulk, MysqlLoadWriter) and errno in _LOCAL_INFILE_REFUSED:
+                # The server does not allow LOAD DATA LOCAL: INSERT statements from now on.
+                log.warning(
+                    "LOAD DATA LOCAL refused by the server; using INSERT",
+                    extra={"action": "bulk_fallback"},
+                )
+                self._bulk = None
+                raise TransientError(
+                    "LOAD DATA LOCAL INFILE is disabled on the server; "
+                    "writing this batch again with INSERT."
+                ) from None
+            if hasattr(exc, "sqlstate") or errno is not None:  # a driver error, unwrapped
+                wrapped = sa.exc.DBAPIError.instance("bulk load", None, exc, Exception)
+                assert isinstance(wrapped, sa.exc.DBAPIError)
+                raise wrapped from None
+            raise
 
     def finish(self, uid: str, epoch: int) -> None:
         """Mark the job done here; in replace mode, swap the staging table in."""
