@@ -10,6 +10,7 @@ previous batch index, so either is exactly-once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from psycopg import Error as _PsycopgError
 from psycopg import sql
+from psycopg.errors import UniqueViolation
 
 from . import urls
 from .checkpoint import Checkpoint, Key
@@ -26,6 +28,8 @@ from .destinations.bulk import pg_stage, pg_upsert_from
 from .retry import classify
 from .sources import SqlSource
 from .statements import Statements
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,11 @@ class PgCopyMover:
     the range is the batch, so the planner may scan it the cheapest way):
     into the table in append and replace mode, into a temporary staging table followed
     by one ``INSERT … ON CONFLICT`` in upsert mode. Memory is one COPY block.
+
+    Upsert into a table that holds no row past the checkpoint (a first sync into a new
+    or emptied table, or its resumption) cannot conflict with our own rows, so batches
+    COPY straight in; should another writer add a conflicting row meanwhile, the unique
+    violation rolls that batch back and the staging path takes over.
     """
 
     name = "pg-copy"
@@ -126,6 +135,20 @@ class PgCopyMover:
         self.src_table = _identifier(source.table_name or "")
         self.target = sql.Identifier(*(([dest.schema] if dest.schema else []) + [dest.table.name]))
         self.stage = sql.Identifier(f"_syncbeat_stage_{uid[:12]}")
+        self.staged = dest.mode == "upsert"
+
+    def start(self, after: Key | None) -> None:
+        """Called once per run, before the first batch: can upserts skip staging?"""
+        if not self.staged:
+            return
+        where, params = self._after(after)
+        with self.dest.engine.connect() as conn:
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cur.execute(
+                sql.SQL("SELECT 1 FROM {t} WHERE {w} LIMIT 1").format(t=self.target, w=where),
+                params,
+            )
+            self.staged = cur.fetchone() is not None
 
     @staticmethod
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
@@ -182,7 +205,17 @@ class PgCopyMover:
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         try:
-            return self._move(before, batch_size, retries)
+            try:
+                return self._move(before, batch_size, retries)
+            except UniqueViolation:
+                if self.staged or self.dest.mode != "upsert":
+                    raise
+                log.info(
+                    "a conflicting row appeared: upserts go through staging now",
+                    extra={"action": "upsert_staged"},
+                )
+                self.staged = True
+                return self._move(before, batch_size, retries)
         except sa.exc.DBAPIError as exc:
             raise classify(
                 exc, "copying a batch between PostgreSQL databases", destination=True
@@ -210,7 +243,7 @@ class PgCopyMover:
                 with dst_engine.begin() as dconn, self.statements.track(dst_engine, dconn):
                     dcur = dconn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                     into = self.target
-                    if self.dest.mode == "upsert":
+                    if self.staged:
                         into = self.stage
                         dcur.execute(pg_stage(self.stage, self.target))
                     copy_in = sql.SQL("COPY {t} ({c}) FROM STDIN (FORMAT BINARY)").format(
@@ -219,7 +252,7 @@ class PgCopyMover:
                     with scur.copy(copy_out, [*params, *upper]) as out, dcur.copy(copy_in) as inp:
                         _relay(out, inp)
                     rows = dcur.rowcount
-                    if self.dest.mode == "upsert":
+                    if self.staged:
                         dcur.execute(
                             pg_upsert_from(self.stage, self.target, self.columns, self.key)
                         )

@@ -275,6 +275,8 @@ class Runner:
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
         self.mover = self._mover(source, dest)
+        if isinstance(self.mover, PgCopyMover):
+            self.mover.start(checkpoint.last_key)
         sizer = BatchSizer(spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch)
         more = True
         while more:

@@ -156,3 +156,31 @@ def test_adaptive_batches_grow_beyond_the_first(store_url: str, pg_url: str, pg_
     assert sizes[0] == 50_000 and max(sizes) > 50_000
     assert sum(sizes) == 200_000
     sb.close()
+
+
+def test_upsert_into_a_new_table_survives_a_conflicting_row_written_meanwhile(
+    store_url: str, pg_url: str, pg_url2: str
+) -> None:
+    """A first upsert into an empty table copies straight in; a row another writer adds
+    ahead of the sync makes that batch conflict, and the staging path takes over."""
+    _source(pg_url)
+    sb = Syncbeat(store_url)
+    intruder = sa.create_engine(pg_url2)
+    written = []
+
+    def write_ahead(snapshot: object) -> None:
+        if len(written) == 1:  # after the first batch: a row far past the checkpoint
+            with intruder.begin() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO items (region, id, name) VALUES ('East', 2999, 'intruder')"
+                )
+        written.append(snapshot)
+
+    job, outcome = sb.sync(_spec(pg_url, pg_url2, "upsert"), RunHooks(on_progress=write_ahead))
+    intruder.dispose()
+    assert outcome.status == "completed", outcome.message
+    assert len(written) > 2
+    # The intruder's row was overwritten by the source's: the destination is the source.
+    assert table_rows(pg_url2, "items", KEY) == table_rows(pg_url, "items", KEY)
+    assert not [e for e in sb.events(job.id, limit=1000) if e.kind == "retry"]
+    sb.close()
