@@ -22,3 +22,16 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(VENV)/bin/pytest
+
+# `make bench`: the benchmark harness (benchmarks/run.py) against the PostgreSQL and MariaDB
+# servers of SYNCBEAT_BENCH_PG / SYNCBEAT_BENCH_MARIADB. Its extras (dlt, pyarrow) are the
+# `bench` group, installed into the same venv, never runtime dependencies.
+# Options: make bench BENCH_ARGS="--quick" (see benchmarks/run.py --help).
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $@
+
+.PHONY: bench
+bench: $(VENV)/.bench-installed
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)

@@ -1,0 +1,1146 @@
+"""syncbeat benchmark: syncbeat side by side with the raw COPY pipe, OFFSET paging and dlt.
+
+    make bench                                  # installs .[bench], then runs this file
+    .venv/bin/python benchmarks/run.py [--rows N] [--reps N] [--only NAMES] [--quick] ...
+
+It creates its own databases (named ``sbbench_*``) on the PostgreSQL server of
+SYNCBEAT_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres) and the MariaDB
+server of SYNCBEAT_BENCH_MARIADB (default mysql://root@127.0.0.1:3306), fills the same
+10-column ``items`` table in both, then measures every variant in its own subprocess,
+round-robin (one repetition of every variant, then the next repetition), and prints the
+median of the repetitions: rows/s, the ratio to the raw binary COPY pipe of the same run,
+peak RSS (``ru_maxrss`` from ``os.wait4``) and seconds. The databases are dropped at the
+end (``--keep`` keeps them, and a later run with ``--keep`` reuses them).
+
+Seconds are wall-clock seconds of the whole measured process, start-up and imports
+included, from spawning it to reaping it; untimed before each run: the destination
+database is dropped and created again, and PostgreSQL is CHECKPOINTed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import psycopg
+import pymysql
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+SYNCBEAT = str(Path(PYTHON).parent / "syncbeat")
+WORKLOADS = str(HERE / "workloads.py")
+SPAWN = str(HERE / "spawn.py")
+
+PREFIX = "sbbench_"
+SRC_DB = "sbbench_src"  # --rows rows
+SMALL_DB = "sbbench_src_small"  # --rows-small rows
+BIG_DB = "sbbench_src_10m"  # 10M rows, with --with-10m
+DST_DB = "sbbench_dst"
+DLT_DATASET = "sbbench_dlt"  # a schema in sbbench_dst (PostgreSQL destination)
+DATA_VERSION = "1"  # bump when the generated data changes: --keep then regenerates
+BEGIN, END = "<!-- BENCH:BEGIN -->", "<!-- BENCH:END -->"
+
+# The same table on both servers: ~210 bytes a row on PostgreSQL (tuple size; the heap
+# takes ~221 bytes a row with line pointers and page headers).
+PG_DDL = """CREATE TABLE items (
+    id bigint PRIMARY KEY,
+    name text,
+    email text,
+    amount numeric(12,2),
+    qty integer,
+    created_at timestamptz,
+    updated_at timestamptz,
+    active boolean,
+    attrs jsonb,
+    note text
+)"""
+PG_FILL = """INSERT INTO items
+SELECT g,
+       'item ' || g || ' ' || substr(md5(g::text), 1, 10),
+       'user' || g || '@example.com',
+       ((g * 7919) % 10000000) / 100.0,
+       ((g * 31) % 1000)::int,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second',
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
+           + (g % 1000000) * interval '1 microsecond',
+       g % 3 <> 0,
+       jsonb_build_object('color', (ARRAY['red', 'green', 'blue', 'black', 'white'])[1 + g % 5],
+                          'size', g % 50,
+                          'tags', jsonb_build_array('t' || g % 7)),
+       CASE WHEN g % 10 = 0 THEN NULL ELSE md5(g::text) END
+FROM generate_series({lo}::bigint, {hi}::bigint) AS g"""
+MARIADB_DDL = """CREATE TABLE items (
+    id BIGINT PRIMARY KEY,
+    name TEXT,
+    email TEXT,
+    amount DECIMAL(12,2),
+    qty INT,
+    created_at DATETIME(6),
+    updated_at DATETIME(6),
+    active BOOLEAN,
+    attrs JSON,
+    note TEXT
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
+# The SEQUENCE engine's seq_LO_to_HI tables (built into MariaDB) give the rows fast.
+MARIADB_FILL = """INSERT INTO items
+SELECT seq,
+       CONCAT('item ', seq, ' ', SUBSTR(MD5(seq), 1, 10)),
+       CONCAT('user', seq, '@example.com'),
+       ((seq * 7919) % 10000000) / 100,
+       (seq * 31) % 1000,
+       TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND,
+       TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND
+           + INTERVAL (seq % 1000000) MICROSECOND,
+       seq % 3 <> 0,
+       JSON_OBJECT('color', ELT(1 + seq % 5, 'red', 'green', 'blue', 'black', 'white'),
+                   'size', seq % 50,
+                   'tags', JSON_ARRAY(CONCAT('t', seq % 7))),
+       IF(seq % 10 = 0, NULL, MD5(seq))
+FROM seq_{lo}_to_{hi}"""
+FILL_CHUNK = 500_000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- servers --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Server:
+    kind: str  # "pg" | "mariadb"
+    user: str
+    password: str | None
+    host: str
+    port: int
+    admin_db: str
+
+    @classmethod
+    def parse(cls, kind: str, dsn: str) -> Server:
+        parts = urlsplit(dsn)
+        default_port, default_user, default_db = (
+            (5432, "postgres", "postgres") if kind == "pg" else (3306, "root", "")
+        )
+        return cls(
+            kind=kind,
+            user=unquote(parts.username) if parts.username else default_user,
+            password=unquote(parts.password) if parts.password is not None else None,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or default_port,
+            admin_db=parts.path.lstrip("/") or default_db,
+        )
+
+    def url(self, scheme: str, db: str, *, need_password: bool = False) -> str:
+        user = quote(self.user, safe="")
+        password = self.password
+        if password is None and need_password:
+            # dlt's postgres destination insists on a password; with trust auth (the
+            # local default) the server never asks for it.
+            password = "unused"
+        auth = f"{user}:{quote(password, safe='')}" if password is not None else user
+        return f"{scheme}://{auth}@{self.host}:{self.port}/{db}"
+
+    # PostgreSQL: libpq URI (psql, psycopg), syncbeat URL, dlt URLs.
+    def libpq(self, db: str) -> str:
+        return self.url("postgresql", db)
+
+    def syncbeat_url(self, db: str) -> str:
+        return self.url("postgresql" if self.kind == "pg" else "mysql+pymysql", db)
+
+    def dlt_source_url(self, db: str) -> str:
+        return self.url("postgresql+psycopg2" if self.kind == "pg" else "mysql+pymysql", db)
+
+    def dlt_dest_url(self, db: str) -> str:
+        if self.kind == "pg":
+            return self.url("postgresql", db, need_password=True)
+        return self.url("mysql+pymysql", db)
+
+    def connect(self, db: str | None = None) -> Any:
+        if self.kind == "pg":
+            return psycopg.connect(self.libpq(db or self.admin_db), autocommit=True)
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or "",
+            database=db or (self.admin_db or None),
+            autocommit=True,
+            charset="utf8mb4",
+        )
+
+    def execute(self, sql: str, db: str | None = None, params: Any = None) -> list[Any]:
+        conn = self.connect(db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall()) if cur.description else []
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str, db: str | None = None) -> Any:
+        rows = self.execute(sql, db)
+        return rows[0][0] if rows else None
+
+    def recreate(self, db: str) -> None:
+        assert db.startswith(PREFIX)
+        if self.kind == "pg":
+            self.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            self.execute(f'CREATE DATABASE "{db}"')
+        else:
+            self.execute(f"DROP DATABASE IF EXISTS `{db}`")
+            self.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
+
+    def drop(self, db: str) -> None:
+        assert db.startswith(PREFIX)
+        if self.kind == "pg":
+            self.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        else:
+            self.execute(f"DROP DATABASE IF EXISTS `{db}`")
+
+    def checkpoint(self) -> None:
+        """Write out dirty pages left by the previous run, so it does not bill the next."""
+        if self.kind == "pg":
+            with contextlib.suppress(psycopg.Error):  # not a superuser: skip
+                self.execute("CHECKPOINT")
+
+    def count(self, db: str, table: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table}", db))
+
+
+# -- measuring one process (or one pipeline) ------------------------------------------
+
+
+@dataclasses.dataclass
+class Sample:
+    seconds: float | None = None  # wall time (naive: the extrapolated full-table time)
+    rss_kb: list[int] = dataclasses.field(default_factory=list)  # ru_maxrss per process
+    result: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    na: str | None = None
+
+    @property
+    def rss_mb(self) -> float | None:
+        # Processes of a pipeline run at the same time: their peaks add up.
+        return sum(self.rss_kb) / 1024 if self.rss_kb else None
+
+
+def measure(
+    commands: list[list[str]],
+    *,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float,
+) -> Sample:
+    """Run one command, or several piped into each other, through spawn.py (see there why)
+    and return the wall time from the first spawn to the last reap plus each process's
+    ru_maxrss from os.wait4."""
+    spec = {
+        "commands": commands,
+        "stdout": str(workdir / "stdout"),
+        "stderr": [str(workdir / f"stderr{i}") for i in range(len(commands))],
+    }
+    result_file = workdir / "spawn.json"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("SYNCBEAT_STORE", None)
+    launcher = subprocess.Popen(
+        [PYTHON, "-I", "-S", SPAWN, str(result_file), json.dumps(spec)],
+        cwd=workdir,
+        env=full_env,
+        start_new_session=True,  # its own process group: a timeout kills the whole run
+    )
+    sample = Sample()
+    try:
+        launcher.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+        sample.error = f"timed out after {timeout:.0f} s"
+        return sample
+    if launcher.returncode or not result_file.exists():
+        sample.error = f"spawn.py failed (exit {launcher.returncode})"
+        return sample
+    spawned = json.loads(result_file.read_text())
+    sample.seconds, sample.rss_kb, codes = spawned["seconds"], spawned["rss_kb"], spawned["codes"]
+    if any(codes):
+        tails = []
+        for i, code in enumerate(codes):
+            if code:
+                text = (workdir / f"stderr{i}").read_text(errors="replace").strip()
+                log(f"--- stderr of {commands[i][:3]} (exit {code}):\n{text[-3000:]}")
+                tails.append(f"exit {code}: {text.splitlines()[-1] if text else ''}")
+        sample.error = "; ".join(tails)
+        return sample
+    stdout = (workdir / "stdout").read_text(errors="replace")
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if lines:
+        with contextlib.suppress(json.JSONDecodeError):
+            sample.result = json.loads(lines[-1])
+    sample.na = sample.result.get("na")
+    return sample
+
+
+# -- variants -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Variant:
+    name: str
+    label: str
+    group: str
+    kind: str  # pipe | cli | lib | naive | dlt
+    src: str  # "pg" | "mariadb"
+    dst: str  # "pg" | "mariadb"
+    src_db: str = SRC_DB
+    mode: str = "append"
+    checkpoints: bool | None = None  # lib: None = RunHooks() defaults
+    backend: str = ""  # dlt
+    disposition: str = ""  # dlt
+    note: str = ""
+    samples: list[Sample] = dataclasses.field(default_factory=list)
+
+
+def all_variants(with_10m: bool, dlt_cross_backend: str) -> list[Variant]:
+    v = [
+        Variant(
+            "copy_pipe",
+            "raw COPY pipe psql|psql (binary)",
+            "copy",
+            "pipe",
+            "pg",
+            "pg",
+            note="RSS: both psql processes added",
+        ),
+        Variant("sb_append", "syncbeat PG->PG append (CLI)", "syncbeat", "cli", "pg", "pg"),
+        Variant(
+            "sb_upsert",
+            "syncbeat PG->PG upsert (CLI)",
+            "syncbeat",
+            "cli",
+            "pg",
+            "pg",
+            mode="upsert",
+            note="into an empty table",
+        ),
+        Variant("sb_append_lib", "syncbeat PG->PG append (library)", "nockpt", "lib", "pg", "pg"),
+        Variant(
+            "sb_append_nockpt",
+            "  same, checkpoints+heartbeats off",
+            "nockpt",
+            "lib",
+            "pg",
+            "pg",
+            checkpoints=False,
+        ),
+        Variant(
+            "sb_upsert_lib",
+            "syncbeat PG->PG upsert (library)",
+            "nockpt",
+            "lib",
+            "pg",
+            "pg",
+            mode="upsert",
+            note="into an empty table",
+        ),
+        Variant(
+            "sb_upsert_nockpt",
+            "  same, checkpoints+heartbeats off",
+            "nockpt",
+            "lib",
+            "pg",
+            "pg",
+            mode="upsert",
+            checkpoints=False,
+            note="into an empty table",
+        ),
+        Variant(
+            "naive_offset",
+            "naive OFFSET/LIMIT 100 + checkpoint",
+            "naive",
+            "naive",
+            "pg",
+            "pg",
+            note="extrapolated from timed prefixes",
+        ),
+    ]
+    for backend in ("pyarrow", "sqlalchemy"):
+        for disposition in ("replace", "merge"):
+            v.append(
+                Variant(
+                    f"dlt_{backend}_{disposition}",
+                    f"dlt PG->PG {backend} {disposition}",
+                    "dlt",
+                    "dlt",
+                    "pg",
+                    "pg",
+                    backend=backend,
+                    disposition=disposition,
+                    note="primary_key=id hint" if disposition == "merge" else "",
+                )
+            )
+    v += [
+        Variant(
+            "sb_pg_to_mariadb", "syncbeat PG->MariaDB append (CLI)", "cross", "cli", "pg", "mariadb"
+        ),
+        Variant(
+            "dlt_pg_to_mariadb",
+            f"dlt PG->MariaDB {dlt_cross_backend} append",
+            "cross",
+            "dlt",
+            "pg",
+            "mariadb",
+            backend=dlt_cross_backend,
+            disposition="append",
+            note="sqlalchemy destination",
+        ),
+        Variant(
+            "sb_mariadb_to_pg", "syncbeat MariaDB->PG append (CLI)", "cross", "cli", "mariadb", "pg"
+        ),
+        Variant(
+            "dlt_mariadb_to_pg",
+            f"dlt MariaDB->PG {dlt_cross_backend} append",
+            "cross",
+            "dlt",
+            "mariadb",
+            "pg",
+            backend=dlt_cross_backend,
+            disposition="append",
+        ),
+        Variant(
+            "sb_append_small",
+            "syncbeat PG->PG append, small",
+            "scaling",
+            "cli",
+            "pg",
+            "pg",
+            src_db=SMALL_DB,
+        ),
+    ]
+    if with_10m:
+        v.append(
+            Variant(
+                "sb_append_10m",
+                "syncbeat PG->PG append, 10M",
+                "scaling",
+                "cli",
+                "pg",
+                "pg",
+                src_db=BIG_DB,
+            )
+        )
+    return v
+
+
+GROUPS = ("copy", "syncbeat", "nockpt", "naive", "dlt", "cross", "scaling")
+
+
+def select_variants(variants: list[Variant], only: str | None) -> list[Variant]:
+    if not only:
+        return variants
+    wanted = {w.strip() for w in only.split(",") if w.strip()}
+    known = {v.name for v in variants} | set(GROUPS)
+    unknown = wanted - known
+    if unknown:
+        raise SystemExit(
+            f"--only: unknown {', '.join(sorted(unknown))}; names: "
+            f"{', '.join(v.name for v in variants)}; groups: {', '.join(GROUPS)}"
+        )
+    if "scaling" in wanted or any(v.name in wanted for v in variants if v.group == "scaling"):
+        wanted.add("sb_append")  # time(1M) / time(small) needs the full-size run
+    wanted.add("copy_pipe")  # every ratio is to the pipe of the same run
+    return [v for v in variants if v.name in wanted or v.group in wanted]
+
+
+# -- the benchmark --------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.pg = Server.parse(
+            "pg",
+            os.environ.get("SYNCBEAT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        )
+        self.maria = Server.parse(
+            "mariadb", os.environ.get("SYNCBEAT_BENCH_MARIADB", "mysql://root@127.0.0.1:3306")
+        )
+        self.sizes = {SRC_DB: args.rows, SMALL_DB: args.rows_small, BIG_DB: 10_000_000}
+        self.variants = select_variants(
+            all_variants(args.with_10m, args.dlt_cross_backend), args.only
+        )
+        self.facts: dict[str, str] = {}
+        self.unavailable: dict[str, str] = {}
+        self.naive_offsets: list[int] = []
+        self.naive_batches = 0
+
+    def server(self, kind: str) -> Server:
+        return self.pg if kind == "pg" else self.maria
+
+    def rows(self, v: Variant) -> int:
+        return self.sizes[v.src_db]
+
+    # .. setup ..........................................................................
+
+    def check_tools(self) -> None:
+        if not shutil.which("psql"):
+            self.unavailable["pipe"] = "psql not found (apt-get install postgresql-client)"
+        try:
+            import dlt  # noqa: F401
+        except ImportError:
+            self.unavailable["dlt"] = "dlt not installed (make bench installs .[bench])"
+        from syncbeat import RunHooks
+
+        if "checkpoints" not in {f.name for f in dataclasses.fields(RunHooks)}:
+            self.unavailable["nockpt"] = "no switch"
+        needs_maria = any("mariadb" in (v.src, v.dst) for v in self.variants)
+        if needs_maria:
+            try:
+                self.maria.scalar("SELECT 1")
+            except pymysql.Error as exc:
+                self.unavailable["mariadb"] = f"MariaDB unreachable: {exc}"
+
+    def unavailable_reason(self, v: Variant) -> str | None:
+        if "mariadb" in (v.src, v.dst) and "mariadb" in self.unavailable:
+            return self.unavailable["mariadb"]
+        if v.kind == "pipe":
+            return self.unavailable.get("pipe")
+        if v.kind == "dlt":
+            return self.unavailable.get("dlt")
+        if v.kind == "lib" and v.checkpoints is False:
+            return self.unavailable.get("nockpt")
+        return None
+
+    def source_dbs(self) -> set[tuple[str, str]]:
+        return {(v.src, v.src_db) for v in self.variants if self.unavailable_reason(v) is None}
+
+    def make_sources(self) -> None:
+        for kind, db in sorted(self.source_dbs()):
+            server, rows = self.server(kind), self.sizes[db]
+            if self.args.keep and self._source_ok(server, db, rows):
+                log(f"reusing {kind} {db} ({rows:,} rows)")
+                continue
+            log(f"generating {kind} {db}: {rows:,} rows ...")
+            started = time.perf_counter()
+            server.recreate(db)
+            conn = server.connect(db)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(PG_DDL if kind == "pg" else MARIADB_DDL)
+                    for lo in range(1, rows + 1, FILL_CHUNK):
+                        hi = min(lo + FILL_CHUNK - 1, rows)
+                        fill = PG_FILL if kind == "pg" else MARIADB_FILL
+                        cur.execute(fill.format(lo=lo, hi=hi))
+                    cur.execute("CREATE TABLE sbbench_meta (rows_ bigint, version text)")
+                    cur.execute("INSERT INTO sbbench_meta VALUES (%s, %s)", (rows, DATA_VERSION))
+                if kind == "pg":
+                    # Set hint bits and the visibility map now, not in the first timed read.
+                    conn.execute("VACUUM (FREEZE, ANALYZE) items")
+                else:
+                    with conn.cursor() as cur:
+                        cur.execute("ANALYZE TABLE items")
+                        cur.fetchall()
+            finally:
+                conn.close()
+            log(f"  done in {time.perf_counter() - started:.1f} s")
+
+    def _source_ok(self, server: Server, db: str, rows: int) -> bool:
+        try:
+            got = server.execute("SELECT rows_, version FROM sbbench_meta", db)
+            return bool(got) and int(got[0][0]) == rows and got[0][1] == DATA_VERSION
+        except (psycopg.Error, pymysql.Error):
+            return False
+
+    def drop_all(self) -> None:
+        for server in (self.pg, self.maria):
+            if server.kind == "mariadb" and "mariadb" in self.unavailable:
+                continue
+            try:
+                if server.kind == "pg":
+                    names = [
+                        r[0]
+                        for r in server.execute(
+                            "SELECT datname FROM pg_database WHERE datname LIKE 'sbbench\\_%'"
+                        )
+                    ]
+                else:
+                    names = [r[0] for r in server.execute("SHOW DATABASES LIKE 'sbbench\\_%'")]
+                for name in names:
+                    if self.args.keep and name != DST_DB:
+                        continue
+                    server.drop(name)
+            except (psycopg.Error, pymysql.Error) as exc:
+                log(f"cleanup on {server.kind} failed: {exc}")
+
+    # .. one run ........................................................................
+
+    def prepare(self, v: Variant) -> None:
+        dst = self.server(v.dst)
+        dst.recreate(DST_DB)
+        if v.kind in ("pipe", "naive"):
+            dst.execute(PG_DDL, DST_DB)  # an empty copy of the table
+        self.pg.checkpoint()
+
+    def command(self, v: Variant, tmp: Path) -> tuple[list[list[str]], dict[str, str]]:
+        src, dst = self.server(v.src), self.server(v.dst)
+        if v.kind == "pipe":
+            return [
+                [
+                    "psql",
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    src.libpq(v.src_db),
+                    "-c",
+                    "COPY items TO STDOUT (FORMAT binary)",
+                ],
+                [
+                    "psql",
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    dst.libpq(DST_DB),
+                    "-c",
+                    "COPY items FROM STDIN (FORMAT binary)",
+                ],
+            ], {}
+        if v.kind == "cli":
+            return [
+                [
+                    SYNCBEAT,
+                    "--store",
+                    f"sqlite:///{tmp}/store.db",
+                    "sync",
+                    "--from",
+                    src.syncbeat_url(v.src_db),
+                    "--table",
+                    "items",
+                    "--to",
+                    dst.syncbeat_url(DST_DB),
+                    "--mode",
+                    v.mode,
+                ],
+            ], {"COLUMNS": "200", "NO_COLOR": "1"}
+        if v.kind == "lib":
+            args = {
+                "store": f"sqlite:///{tmp}/store.db",
+                "source_url": src.syncbeat_url(v.src_db),
+                "dest_url": dst.syncbeat_url(DST_DB),
+                "table": "items",
+                "mode": v.mode,
+                "checkpoints": v.checkpoints,
+            }
+            return [[PYTHON, WORKLOADS, "syncbeat-lib", json.dumps(args)]], {}
+        if v.kind == "naive":
+            args = {
+                "source_dsn": src.libpq(v.src_db),
+                "dest_dsn": dst.libpq(DST_DB),
+                "offsets": self.naive_offsets,
+                "batches": self.naive_batches,
+                "page": 100,
+            }
+            return [[PYTHON, WORKLOADS, "naive", json.dumps(args)]], {}
+        if v.kind == "dlt":
+            args = {
+                "source_url": src.dlt_source_url(v.src_db),
+                "dest_kind": "postgres" if v.dst == "pg" else "sqlalchemy",
+                "dest_url": dst.dlt_dest_url(DST_DB),
+                # On MySQL/MariaDB a dlt dataset is a database: use the fresh one.
+                "dataset": DLT_DATASET if v.dst == "pg" else DST_DB,
+                "backend": v.backend,
+                "disposition": v.disposition,
+            }
+            env = {
+                # Configured from code and env only; the run dir is an empty temp dir.
+                "DLT_DATA_DIR": str(tmp / "dlt-data"),
+                "RUNTIME__DLTHUB_TELEMETRY": "false",
+                "RUNTIME__LOG_LEVEL": "WARNING",
+            }
+            return [[PYTHON, WORKLOADS, "dlt", json.dumps(args)]], env
+        raise AssertionError(v.kind)
+
+    def expected_rows(self, v: Variant, sample: Sample) -> int:
+        if v.kind == "naive":
+            return sum(
+                min(self.naive_batches * 100, max(self.rows(v) - o, 0)) for o in self.naive_offsets
+            )
+        return self.rows(v)
+
+    def dest_count(self, v: Variant) -> int:
+        table = f"{DLT_DATASET}.items" if v.kind == "dlt" and v.dst == "pg" else "items"
+        return self.server(v.dst).count(DST_DB, table)
+
+    def run_once(self, v: Variant) -> Sample:
+        reason = self.unavailable_reason(v)
+        if reason:
+            return Sample(na=reason)
+        self.prepare(v)
+        tmp = Path(tempfile.mkdtemp(prefix="sbbench_"))
+        try:
+            commands, env = self.command(v, tmp)
+            sample = measure(commands, workdir=tmp, env=env, timeout=self.args.timeout)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if sample.error or sample.na:
+            return sample
+        if v.kind == "naive":
+            sample.seconds = self.extrapolate(sample.result["per_batch"], self.rows(v))
+        got, want = self.dest_count(v), self.expected_rows(v, sample)
+        if got != want:
+            sample.error = f"destination has {got:,} rows, expected {want:,}"
+        return sample
+
+    def extrapolate(self, per_batch: dict[str, float], rows: int) -> float:
+        """Least-squares line through (offset, cost of one batch), summed over every
+        batch of the full table: the time the naive design needs for all of it."""
+        xs = [float(k) for k in per_batch]
+        ys = list(per_batch.values())
+        mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mean_x) ** 2 for x in xs)
+        slope = (
+            sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+            if sxx
+            else 0.0
+        )
+        intercept = mean_y - slope * mean_x
+        batches = -(-rows // 100)
+        return batches * intercept + slope * 100 * batches * (batches - 1) / 2
+
+    def run(self) -> None:
+        self.check_tools()
+        rows = self.args.rows
+        self.naive_offsets = sorted({0, rows // 10, rows // 2, rows * 9 // 10})
+        # The timed prefixes must not overlap (their rows go into one destination table).
+        offsets = self.naive_offsets
+        gap = min((b - a for a, b in itertools.pairwise(offsets)), default=rows)
+        self.naive_batches = max(1, min(self.args.naive_batches, gap // 100))
+        self.drop_all()
+        try:
+            self.make_sources()
+            self.collect_facts()
+            for rep in range(self.args.reps):
+                for v in self.variants:
+                    sample = self.run_once(v)
+                    v.samples.append(sample)
+                    log(
+                        f"[rep {rep + 1}/{self.args.reps}] {v.name}: "
+                        + describe(v, sample, self.rows(v))
+                    )
+        finally:
+            self.drop_all()
+
+    # .. facts and report ...............................................................
+
+    def collect_facts(self) -> None:
+        f = self.facts
+        f["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        model = ""
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        f["cpu"] = f"{os.cpu_count()} CPUs" + (f" ({model})" if model else "")
+        try:
+            kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+            f["memory"] = f"{kb / 1024 / 1024:.1f} GiB"
+        except (OSError, TypeError):
+            f["memory"] = "?"
+        f["os"] = f"{platform.system()} {platform.release()}"
+        f["python"] = platform.python_version()
+        pg = self.pg
+        settings = ", ".join(
+            f"{name}={pg.scalar(f'SHOW {name}')}"
+            for name in ("shared_buffers", "synchronous_commit", "max_wal_size")
+        )
+        f["postgresql"] = f"{pg.scalar('SHOW server_version')} ({settings})"
+        if (ps := shutil.which("psql")) is not None:
+            f["psql"] = subprocess.run(
+                [ps, "--version"], capture_output=True, text=True
+            ).stdout.strip()
+        if "mariadb" not in self.unavailable:
+            m = self.maria
+            settings = ", ".join(
+                f"{name}={m.scalar(f'SELECT @@{name}')}"
+                for name in ("innodb_buffer_pool_size", "innodb_flush_log_at_trx_commit")
+            )
+            f["mariadb"] = f"{m.scalar('SELECT VERSION()')} ({settings})"
+        for kind, db in sorted(self.source_dbs()):
+            server = self.server(kind)
+            tuple_bytes = ""
+            if kind == "pg":
+                size = int(server.scalar("SELECT pg_relation_size('items')", db))
+                avg = server.scalar("SELECT avg(pg_column_size(items.*)) FROM items", db)
+                tuple_bytes = f", {float(avg):.0f} bytes/row as tuples"
+            else:
+                size = int(
+                    server.scalar(
+                        "SELECT data_length FROM information_schema.tables "
+                        f"WHERE table_schema = '{db}' AND table_name = 'items'"
+                    )
+                )
+            rows = self.sizes[db]
+            f[f"table {kind} {db}"] = (
+                f"{rows:,} rows, {size / 1e6:.0f} MB on disk ({size / rows:.0f} bytes/row)"
+                + tuple_bytes
+            )
+        from importlib.metadata import PackageNotFoundError, version
+
+        for package in ("syncbeat", "dlt", "pyarrow", "sqlalchemy", "psycopg", "pymysql"):
+            try:
+                f[package] = version(package)
+            except PackageNotFoundError:
+                f[package] = "not installed"
+        git = shutil.which("git")
+        if git:
+            head = subprocess.run(
+                [git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            dirty = subprocess.run(
+                [git, "status", "--porcelain", "--untracked-files=no"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            if head:
+                f["syncbeat"] += f" (git {head}{', uncommitted changes' if dirty else ''})"
+
+    def report(self) -> str:
+        copy = self.by_name("copy_pipe")
+        copy_rate = rate(copy, self.rows(copy)) if copy else None
+        header = [
+            "benchmark",
+            "name",
+            "rows",
+            "rows/s",
+            "x COPY",
+            "RSS MB",
+            "seconds",
+            "spread",
+            "note",
+        ]
+        table = [header]
+        for v in self.variants:
+            n = self.rows(v)
+            r = rate(v, n)
+            bad = [s for s in v.samples if s.error or s.na]
+            if not v.samples or len(bad) == len(v.samples):
+                s = bad[0] if bad else Sample(na="not run")
+                status = f"n/a ({s.na})" if s.na else f"error: {(s.error or '')[:100]}"
+                table.append([v.label, v.name, f"{n:,}", "-", "-", "-", "-", "-", status])
+                continue
+            good = [s for s in v.samples if not (s.error or s.na)]
+            secs = [s.seconds for s in good if s.seconds is not None]
+            rss = statistics.median(s.rss_mb or 0 for s in good)
+            note = v.note
+            if len(bad):
+                why = (bad[0].error or "")[:80]
+                note = (note + "; " if note else "") + f"{len(bad)} failed: {why}"
+            spread = (max(secs) - min(secs)) / statistics.median(secs) if len(secs) > 1 else 0
+            table.append(
+                [
+                    v.label,
+                    v.name,
+                    f"{n:,}",
+                    f"{r:,.0f}" if r else "-",
+                    f"{r / copy_rate:.2f}" if r and copy_rate else "-",
+                    f"{rss:.0f}",
+                    f"{statistics.median(secs):.2f}",
+                    f"{spread * 100:.0f}%",
+                    note,
+                ]
+            )
+        lines = [
+            "Machine:",
+            *(f"  {k}: {val}" for k, val in self.facts.items()),
+            "",
+            f"Results: median of {self.args.reps} repetition(s), variants interleaved "
+            "round-robin; rows/s = rows / wall seconds of the whole process; x COPY = rows/s "
+            "over the raw COPY pipe's; RSS = peak RSS (ru_maxrss); spread = (max-min)/median "
+            "of the seconds.",
+            "",
+            *format_table(table),
+        ]
+        lines += self.sections(copy_rate)
+        return "\n".join(lines)
+
+    def by_name(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def sections(self, copy_rate: float | None) -> list[str]:
+        out: list[str] = []
+        naive = self.by_name("naive_offset")
+        good = [s for s in naive.samples if not (s.error or s.na)] if naive else []
+        if good:
+            out += [
+                "",
+                f"Naive OFFSET paging: median cost of one 100-row batch (rows + "
+                f"checkpoint committed), timed over {self.naive_batches} batches at each "
+                "offset:",
+            ]
+            for off in self.naive_offsets:
+                cost = statistics.median(s.result["per_batch"][str(off)] for s in good)
+                out.append(f"  offset {off:>10,}: {cost * 1000:8.2f} ms/batch")
+            total = statistics.median(s.seconds for s in good if s.seconds)
+            out.append(f"  extrapolated full table ({self.rows(naive):,} rows): {total:,.0f} s")
+        small, full, big = (
+            self.by_name(n) for n in ("sb_append_small", "sb_append", "sb_append_10m")
+        )
+        if small and full and median_seconds(small) and median_seconds(full):
+            out += ["", "Scaling (syncbeat PG->PG append, CLI):"]
+            for v in (small, full, big):
+                if v and median_seconds(v):
+                    out.append(
+                        f"  {self.rows(v):>12,} rows: {median_seconds(v):8.2f} s, "
+                        f"peak RSS {median_rss(v):.0f} MB"
+                    )
+            ratio = median_seconds(full) / median_seconds(small)
+            linear = self.rows(full) / self.rows(small)
+            out.append(
+                f"  time({self.rows(full):,}) / time({self.rows(small):,}) = "
+                f"{ratio:.2f} (linear: {linear:.1f})"
+            )
+            if big and median_seconds(big):
+                out.append(
+                    f"  time(10,000,000) / time({self.rows(full):,}) = "
+                    f"{median_seconds(big) / median_seconds(full):.2f}"
+                )
+        out += self.targets(copy_rate)
+        return out
+
+    def targets(self, copy_rate: float | None) -> list[str]:
+        def ratio(name: str) -> float | None:
+            v = self.by_name(name)
+            r = rate(v, self.rows(v)) if v else None
+            return r / copy_rate if r and copy_rate else None
+
+        checks: list[tuple[str, str, bool | None]] = []
+        for name, goal in (("sb_append", 0.70), ("sb_upsert", 0.40)):
+            got = ratio(name)
+            if got is not None:
+                checks.append((f"{name} >= {goal:.2f} x COPY", f"{got:.2f}", got >= goal))
+        for sb, dl in (
+            ("sb_pg_to_mariadb", "dlt_pg_to_mariadb"),
+            ("sb_mariadb_to_pg", "dlt_mariadb_to_pg"),
+        ):
+            a, b = self.by_name(sb), self.by_name(dl)
+            ra = rate(a, self.rows(a)) if a else None
+            rb = rate(b, self.rows(b)) if b else None
+            if ra and rb:
+                checks.append((f"{sb} >= 3 x {dl}", f"{ra / rb:.1f}x", ra / rb >= 3))
+        for on, off in (
+            ("sb_append_lib", "sb_append_nockpt"),
+            ("sb_upsert_lib", "sb_upsert_nockpt"),
+        ):
+            a, b = self.by_name(on), self.by_name(off)
+            if a and b and median_seconds(a) and median_seconds(b):
+                cost = median_seconds(a) / median_seconds(b) - 1
+                checks.append(
+                    (
+                        f"checkpoint+heartbeat cost ({on} vs {off}) <= 3%",
+                        f"{cost * 100:+.1f}%",
+                        cost <= 0.03,
+                    )
+                )
+        small, full = self.by_name("sb_append_small"), self.by_name("sb_append")
+        if small and full and median_seconds(small) and median_seconds(full):
+            got = median_seconds(full) / median_seconds(small)
+            limit = 10.5 * (self.rows(full) / self.rows(small)) / 10
+            checks.append((f"time(full)/time(small) <= {limit:.1f}", f"{got:.2f}", got <= limit))
+        syncbeat = [v for v in self.variants if v.name.startswith("sb_") and median_rss(v)]
+        if syncbeat:
+            worst = max(syncbeat, key=median_rss)
+            checks.append(
+                (
+                    "syncbeat peak RSS <= 150 MB",
+                    f"{median_rss(worst):.0f} MB ({worst.name})",
+                    median_rss(worst) <= 150,
+                )
+            )
+        if not checks:
+            return []
+        rows = [["target (issue 4)", "got", ""]] + [
+            [what, got, "ok" if ok else "MISSED"] for what, got, ok in checks
+        ]
+        return ["", *format_table(rows)]
+
+
+def good_samples(v: Variant) -> list[Sample]:
+    return [s for s in v.samples if not (s.error or s.na) and s.seconds]
+
+
+def median_seconds(v: Variant) -> float | None:
+    good = good_samples(v)
+    return statistics.median(s.seconds for s in good) if good else None  # type: ignore[misc]
+
+
+def median_rss(v: Variant) -> float:
+    good = good_samples(v)
+    return statistics.median(s.rss_mb or 0 for s in good) if good else 0.0
+
+
+def rate(v: Variant | None, rows: int) -> float | None:
+    secs = median_seconds(v) if v else None
+    return rows / secs if secs else None
+
+
+def describe(v: Variant, s: Sample, rows: int) -> str:
+    if s.na:
+        return f"n/a ({s.na})"
+    if s.error:
+        return f"ERROR {s.error}"
+    rss = "+".join(f"{kb / 1024:.0f}" for kb in s.rss_kb)
+    extra = ""
+    if v.kind == "naive":
+        costs = ", ".join(
+            f"{int(k):,}: {c * 1000:.1f} ms" for k, c in s.result["per_batch"].items()
+        )
+        extra = f" (extrapolated; per batch {costs})"
+    return f"{s.seconds:.2f} s, {rows / s.seconds:,.0f} rows/s, RSS {rss} MB{extra}"
+
+
+def format_table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    numeric = [
+        i
+        for i in range(len(widths))
+        if all(re.fullmatch(r"[-+]?[\d,.]+[%x]?|-", r[i]) for r in rows[1:])
+    ]
+    out = []
+    for n, r in enumerate(rows):
+        cells = [
+            c.rjust(widths[i]) if i in numeric and n else c.ljust(widths[i])
+            for i, c in enumerate(r)
+        ]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def update_doc(path: Path, command: str, report: str) -> None:
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path}: no {BEGIN} ... {END} block to replace")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    block = f"{BEGIN}\nCommand: `{command}`\n\n```text\n{report}\n```\n{END}"
+    path.write_text(head + block + tail)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="variants: "
+        + ", ".join(v.name for v in all_variants(True, "pyarrow"))
+        + "\ngroups: "
+        + ", ".join(GROUPS),
+    )
+    p.add_argument("--rows", type=int, default=1_000_000, help="rows in the main table")
+    p.add_argument(
+        "--rows-small", type=int, default=100_000, help="rows in the small table (scaling row)"
+    )
+    p.add_argument("--with-10m", action="store_true", help="add the 10M-row scaling run")
+    p.add_argument("--reps", type=int, default=3, help="repetitions (median is reported)")
+    p.add_argument(
+        "--only",
+        help="comma-separated variant or group names (copy_pipe always "
+        "runs: it is every ratio's denominator)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: --rows 50000 --rows-small 10000 --reps 1, 20-batch prefixes",
+    )
+    p.add_argument(
+        "--naive-batches",
+        type=int,
+        default=200,
+        help="batches timed at each offset by the naive variant",
+    )
+    p.add_argument(
+        "--dlt-cross-backend",
+        default="pyarrow",
+        choices=["pyarrow", "sqlalchemy"],
+        help="dlt backend for the cross-engine pairs",
+    )
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per measured run")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the generated source databases (and reuse kept ones)",
+    )
+    p.add_argument(
+        "--json", type=Path, help="also write raw samples here (benchmarks/results/ is gitignored)"
+    )
+    p.add_argument(
+        "--update-doc",
+        type=Path,
+        metavar="MD",
+        help=f"replace the {BEGIN} ... {END} block of this file with the report",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rows, args.rows_small, args.reps = 50_000, 10_000, 1
+        args.naive_batches = min(args.naive_batches, 20)
+    if args.reps < 1 or args.rows < 100 or args.rows_small < 100:
+        p.error("--reps must be >= 1 and --rows/--rows-small >= 100")
+    command = " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *(argv or sys.argv[1:])])
+
+    bench = Bench(args)
+    started = time.monotonic()
+    bench.run()
+    report = bench.report()
+    report += f"\n\nTotal benchmark time: {(time.monotonic() - started) / 60:.1f} min"
+    print(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "command": command,
+                    "facts": bench.facts,
+                    "variants": [
+                        {
+                            "name": v.name,
+                            "label": v.label,
+                            "rows": bench.rows(v),
+                            "samples": [dataclasses.asdict(s) for s in v.samples],
+                        }
+                        for v in bench.variants
+                    ],
+                },
+                indent=2,
+            )
+        )
+    if args.update_doc:
+        update_doc(args.update_doc, command, report)
+
+
+if __name__ == "__main__":
+    main()
