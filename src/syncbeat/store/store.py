@@ -131,15 +131,18 @@ class Store:
         current = MigrationContext.configure(conn).get_current_revision()
         return current, str(script.get_current_head()), known
 
+    def _newer(self, current: str) -> StoreError:
+        return StoreError(
+            f"The job store {self.masked_url} has schema version {current}, newer than "
+            "this syncbeat knows.",
+            hint="Upgrade syncbeat (pip install -U syncbeat) on this machine.",
+        )
+
     def check_schema(self) -> str | None:
         with self.engine.connect() as conn:
             current, head, known = self._revisions(conn)
         if current is not None and current not in known:
-            raise StoreError(
-                f"The job store {self.masked_url} has schema version {current}, newer "
-                "than this syncbeat knows.",
-                hint="Upgrade syncbeat (pip install -U syncbeat) on this machine.",
-            )
+            raise self._newer(current)
         if current != head:
             raise StoreError(
                 f"The job store {self.masked_url} is at schema version {current}, "
@@ -161,11 +164,7 @@ class Store:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7342001)"))
             current, head, known = self._revisions(conn)
             if current is not None and current not in known:
-                raise StoreError(
-                    f"The job store {self.masked_url} has schema version {current}, "
-                    "newer than this syncbeat knows.",
-                    hint="Upgrade syncbeat (pip install -U syncbeat) on this machine.",
-                )
+                raise self._newer(current)
             if current != head:
                 log.info(
                     "migrating job store",
