@@ -221,15 +221,19 @@ class Crasher:
         return self._kill(proc, log)
 
     def kill_at_random(self, low: float, high: float) -> DestState:
-        """SIGKILL a run at a random time after its start (often before its first batch:
-        while it opens the store, claims the job or fences the destination)."""
+        """SIGKILL a run at a random time after its start, while it opens the store,
+        claims the job or fences the destination: at the latest as soon as it commits
+        its first batch (the COPY path can finish what is left within a second)."""
+        before = _dest_state(self.dest).rows_done
         proc, log = self._start()
-        try:
-            proc.wait(timeout=self.rng.uniform(low, high))
-        except subprocess.TimeoutExpired:
-            return self._kill(proc, log)
-        self._fail(f"run {self.runs} ended (exit {proc.returncode}) before it was killed", log)
-        raise AssertionError  # unreachable
+        deadline = time.monotonic() + self.rng.uniform(low, high)
+        while time.monotonic() < deadline and _dest_state(self.dest).rows_done == before:
+            if proc.poll() is not None:
+                self._fail(
+                    f"run {self.runs} ended (exit {proc.returncode}) before it was killed", log
+                )
+            time.sleep(POLL / 4)
+        return self._kill(proc, log)
 
     def _kill(self, proc: subprocess.Popen[bytes], log: Path) -> DestState:
         if proc.poll() is not None:
@@ -380,7 +384,7 @@ def test_postgres_append_survives_repeated_sigkill(
         crasher,
         syncing_kills=11,
         startup_kills=2,
-        max_delay=0.05,
+        max_delay=0.02,
         rows=rows,
         src_url=pg_url,
         dest_url=pg_url2,
