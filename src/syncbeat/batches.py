@@ -25,7 +25,7 @@ from .checkpoint import Checkpoint, Key
 from .destinations import SqlDestination
 from .destinations import state as dest_state
 from .destinations.bulk import pg_stage, pg_upsert_from
-from .retry import classify
+from .retry import as_driver_error, classify
 from .sources import SqlSource
 from .statements import Statements
 
@@ -42,14 +42,13 @@ class Moved:
     more: bool
 
 
-class RowMover:
-    """Any database to any database, through Python values."""
+class Mover:
+    """What both ways share: the two ends, the lease that writes, and the bounds of an
+    adaptive batch (``first_batch`` rows, at most ``max_batch``)."""
 
-    name = "rows"
+    name = ""
     first_batch = 5_000
     max_batch = 20_000
-    """Rows held in memory at once: about 1-2 KB each as Python objects, so a batch stays
-    within a few tens of MB whatever the table's size."""
 
     def __init__(
         self,
@@ -65,6 +64,21 @@ class RowMover:
         self.source, self.dest, self.statements = source, dest, statements
         self.uid, self.epoch, self.fenced = uid, epoch, fenced
         self.before_write = before_write  # the runner's "is the lease still ours?"
+
+    def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
+        """Move the batch after ``before``: its rows and the destination state row commit
+        in one transaction."""
+        raise NotImplementedError
+
+
+class RowMover(Mover):
+    """Any database to any database, through Python values."""
+
+    name = "rows"
+    first_batch = 5_000
+    max_batch = 20_000
+    """Rows held in memory at once: about 1-2 KB each as Python objects, so a batch stays
+    within a few tens of MB whatever the table's size."""
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         engine = self.source.engine
@@ -98,7 +112,7 @@ class _AlreadyWritten(Exception):
     """An earlier try of this batch committed (its answer was lost): roll back."""
 
 
-class PgCopyMover:
+class PgCopyMover(Mover):
     """PostgreSQL to PostgreSQL with binary COPY, when both sides have the same types.
 
     Each batch: the upper key bound from the index (``OFFSET n-1 LIMIT 1`` on the key
@@ -128,8 +142,7 @@ class PgCopyMover:
         *,
         fenced: bool = True,
     ) -> None:
-        self.source, self.dest, self.statements = source, dest, statements
-        self.uid, self.epoch, self.fenced = uid, epoch, fenced
+        super().__init__(source, dest, statements, uid, epoch, fenced=fenced)
         self.columns = [c.name for c in source.columns]
         self.key = list(source.key)
         self.src_table = _identifier(source.table_name or "")
@@ -222,7 +235,9 @@ class PgCopyMover:
             ) from None
         except _PsycopgError as exc:
             raise classify(
-                _wrap(exc), "copying a batch between PostgreSQL databases", destination=True
+                as_driver_error(exc, "COPY"),
+                "copying a batch between PostgreSQL databases",
+                destination=True,
             ) from None
 
     def _move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
@@ -323,11 +338,3 @@ def _quote_regclass(name: str) -> str:
     schema, _, table = name.rpartition(".")
     quoted = '"' + table.replace('"', '""') + '"'
     return f'"{schema}".{quoted}' if schema else quoted
-
-
-def _wrap(exc: _PsycopgError) -> sa.exc.DBAPIError:
-    """psycopg errors raised on the raw cursor (not through SQLAlchemy), wrapped so that
-    they are classified like every other driver error."""
-    wrapped = sa.exc.DBAPIError.instance("COPY", None, exc, _PsycopgError)
-    assert isinstance(wrapped, sa.exc.DBAPIError)
-    return wrapped

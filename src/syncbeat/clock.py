@@ -36,11 +36,6 @@ def _sqlite_now(element: store_now, compiler: SQLCompiler, **kw: Any) -> str:
     return "((julianday('now') - 2440587.5) * 86400.0)"
 
 
-@compiles(store_now)
-def _default_now(element: store_now, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(UNIX_TIMESTAMP(NOW(6)) + 0.0)"
-
-
 def now() -> sa.ColumnElement[float]:
     return store_now()
 

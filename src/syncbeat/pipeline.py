@@ -69,10 +69,6 @@ class PipelineSpec(BaseModel):
             update={"source_url": urls.mask(self.source_url), "dest_url": urls.mask(self.dest_url)}
         )
 
-    @property
-    def source_label(self) -> str:
-        return self.source_table or "query"
-
 
 def default_name(source_url: str, table: str | None, dest_table: str | None) -> str:
     """A readable pipeline name from where the data comes from."""

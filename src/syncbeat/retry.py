@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from tenacity import (
@@ -31,7 +30,6 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # PostgreSQL SQLSTATE classes and codes that a retry can fix.
 _PG_TRANSIENT_PREFIXES = ("08", "53", "57P")  # connection, resources, operator intervention
@@ -160,5 +158,9 @@ def retrying(
     )
 
 
-def call(fn: Callable[..., T], *args: Any, policy: Retrying) -> T:
-    return policy(fn, *args)
+def as_driver_error(exc: Exception, statement: str) -> sa.exc.DBAPIError:
+    """A driver error raised on a raw cursor (COPY, LOAD DATA: not through SQLAlchemy),
+    wrapped so that it is classified like every other driver error."""
+    wrapped = sa.exc.DBAPIError.instance(statement, None, exc, Exception)
+    assert isinstance(wrapped, sa.exc.DBAPIError)
+    return wrapped

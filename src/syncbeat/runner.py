@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from . import events
 from . import lease as protocol
-from .batches import Moved, PgCopyMover, RowMover
+from .batches import Moved, Mover, PgCopyMover, RowMover
 from .checkpoint import Checkpoint
 from .destinations import SqlDestination
 from .destinations import state as dest_state
@@ -88,7 +88,7 @@ class Runner:
             watchdog_period=spec.batch_timeout / 4,
             enabled=hooks.checkpoints,
         )
-        self.mover: RowMover | PgCopyMover
+        self.mover: Mover
 
     def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
         """One store transaction, tried again while it fails transiently, for as long
@@ -162,7 +162,9 @@ class Runner:
                         "internal error",
                         extra={"action": "internal_error", "job_id": self.lease.job_id},
                     )
-                    message = f"Internal error: {type(exc).__name__}: {exc}"
+                    # First line only: SQLAlchemy appends the SQL and row values after it.
+                    first = (str(exc).splitlines() or [""])[0]
+                    message = f"Internal error: {type(exc).__name__}: {first}"
                     return self._end("failed", message, error=message)
         except Stuck as exc:
             return Outcome("stuck", str(exc))
@@ -295,7 +297,7 @@ class Runner:
         self._finish_destination(checkpoint)
         return self._end("completed", f"{checkpoint.rows_done:,} rows")
 
-    def _mover(self, source: SqlSource, dest: SqlDestination) -> RowMover | PgCopyMover:
+    def _mover(self, source: SqlSource, dest: SqlDestination) -> Mover:
         """The fastest way to move batches between these two ends; the choice, and why,
         is an event, so `syncbeat job show` explains a slow sync."""
         lease, fenced = self.lease, self.hooks.checkpoints

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from .. import typemap, urls
 from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError, TransientError
-from ..retry import classify
+from ..retry import as_driver_error, classify
 from ..statements import Statements
 from . import state
 from .bulk import MysqlLoadWriter, PgCopyWriter
@@ -271,9 +271,7 @@ class SqlDestination:
                     "writing this batch again with INSERT."
                 ) from None
             if hasattr(exc, "sqlstate") or errno is not None:  # a driver error, unwrapped
-                wrapped = sa.exc.DBAPIError.instance("bulk load", None, exc, Exception)
-                assert isinstance(wrapped, sa.exc.DBAPIError)
-                raise wrapped from None
+                raise as_driver_error(exc, "bulk load") from None
             raise
 
     def finish(self, uid: str, epoch: int) -> None:
