@@ -1,30 +1,62 @@
-"""Column types across databases.
+"""Column types across databases, and the values that cross with them.
 
 Between two databases of the same kind a column keeps its exact type. Across kinds it
 goes through SQLAlchemy's generic type, then through the fixes each destination needs
 so that no value is cut short by accident (MySQL's DECIMAL defaults to no decimals and
-its DATETIME to whole seconds; a MySQL key cannot be TEXT).
+its DATETIME to whole seconds; a MySQL key cannot be TEXT; SQLite's integers are 64-bit
+whatever their declared name).
+
+Values are read exactly (:func:`read_expression`: JSON as its text, MariaDB's TIME as
+the duration it is, in UTC sessions); ``conversions`` turns them into what another kind
+of database takes. docs/types.md lists every rule.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
+import math
+import struct
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import NullType, TypeEngine
 
-Convert = Callable[[Any], Any] | None
+MYSQL = ("mysql", "mariadb")
+
+SQLITE_EXACT_DIGITS = 15
+"""Significant digits SQLite's NUMERIC holds exactly: it stores a double (DBL_DIG). A
+wider decimal goes into a TEXT column, as its exact digits."""
+
+
+def _mysql_integer(col_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    """An integer type wide enough for the MySQL type, unsigned range included."""
+    unsigned = bool(getattr(col_type, "unsigned", False))
+    if isinstance(col_type, mysql.TINYINT):
+        return sa.SmallInteger()
+    if isinstance(col_type, mysql.SMALLINT):
+        return sa.Integer() if unsigned else sa.SmallInteger()
+    if isinstance(col_type, mysql.MEDIUMINT):
+        return sa.Integer()
+    if isinstance(col_type, mysql.BIGINT):
+        return sa.BigInteger()  # unsigned: NUMERIC(20) on PostgreSQL (destination_type)
+    return sa.BigInteger() if unsigned else sa.Integer()
 
 
 def _generic(col_type: TypeEngine[Any], src: str) -> TypeEngine[Any]:
     if isinstance(col_type, NullType):
         return sa.Text()
-    if src in ("mysql", "mariadb") and isinstance(col_type, mysql.TINYINT):
-        # MySQL spells BOOLEAN as TINYINT(1).
-        return sa.Boolean() if col_type.display_width == 1 else sa.SmallInteger()
+    if src in MYSQL:
+        if isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1:
+            return sa.Boolean()  # MySQL spells BOOLEAN as TINYINT(1).
+        if isinstance(col_type, sa.Integer):
+            return _mysql_integer(col_type)
+        if isinstance(col_type, mysql.SET):
+            return sa.String(len(",".join(col_type.values)) or 1)
+        if isinstance(col_type, mysql.TIMESTAMP):
+            return sa.DateTime(timezone=True)  # an instant, read in UTC
+    if src == "sqlite" and isinstance(col_type, sa.Integer):
+        return sa.BigInteger()  # every SQLite integer is 64-bit, whatever its declared name
     if isinstance(col_type, sa.JSON):
         return sa.JSON()
     if isinstance(col_type, postgresql.ARRAY):
@@ -44,6 +76,8 @@ def _generic(col_type: TypeEngine[Any], src: str) -> TypeEngine[Any]:
 
 
 def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEngine[Any]:
+    if isinstance(generic, sa.Uuid):
+        return mysql.CHAR(36)  # the canonical text; MySQL has no UUID type
     if isinstance(generic, sa.String) and not isinstance(generic, sa.Enum):
         if is_key:
             # A key compares like it did in the source: 'a', 'A' and 'a ' are three
@@ -58,7 +92,7 @@ def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEng
         return mysql.DATETIME(fsp=6)
     if isinstance(generic, sa.Time):
         return mysql.TIME(fsp=6)
-    if isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
+    if isinstance(generic, sa.Numeric):
         if generic.precision is None:
             return mysql.DECIMAL(65, 30)
         return generic
@@ -69,41 +103,141 @@ def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEng
     return generic
 
 
+def _for_sqlite(generic: TypeEngine[Any]) -> TypeEngine[Any]:
+    if isinstance(generic, sa.Uuid):
+        return sa.CHAR(36)  # SQLAlchemy's own form would be 32 hex digits
+    if isinstance(generic, sa.Numeric) and (
+        generic.precision is None or generic.precision > SQLITE_EXACT_DIGITS
+    ):
+        return sa.Text()
+    return generic
+
+
 def destination_type(
     col_type: TypeEngine[Any], src: str, dst: str, *, is_key: bool
 ) -> TypeEngine[Any]:
     """The type a destination column gets for a source column. ``dst`` is "mariadb"
     for a MariaDB server (SQLAlchemy names it "mysql" when the URL does)."""
-    same = src == dst or {src, dst} <= {"mysql", "mariadb"}
+    same = src == dst or {src, dst} <= set(MYSQL)
     if same and not isinstance(col_type, NullType):
         return col_type
     generic = _generic(col_type, src)
-    if dst in ("mysql", "mariadb"):
+    if dst in MYSQL:
         return _for_mysql(generic, is_key, mariadb=dst == "mariadb")
+    if dst == "sqlite":
+        return _for_sqlite(generic)
     if dst == "postgresql" and isinstance(generic, sa.Float):
         return postgresql.DOUBLE_PRECISION()
+    if dst == "postgresql" and isinstance(col_type, mysql.BIGINT) and col_type.unsigned:
+        return sa.Numeric(20, 0)  # up to 18446744073709551615: wider than bigint
     return generic
 
 
-def _utc_naive(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+# -- reading -------------------------------------------------------------------------
 
 
-def _sql_null(value: Any) -> Any:
-    return sa.null() if value is None else value
+class _SqliteNumber(sa.types.TypeDecorator[Any]):
+    """A SQLite NUMERIC value as the number it shows: an int stays an int, a double
+    becomes the shortest decimal that is that double. (SQLAlchemy rounds a double to the
+    column's scale, or ten places: 1e-15 would read as 0.)"""
+
+    impl = NullType
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return Decimal(repr(value)) if isinstance(value, float) else value
 
 
-def value_converter(col_type: TypeEngine[Any], dst: str) -> Convert:
-    """A per-value conversion a destination needs, or None. MySQL's DATETIME has no time
-    zone: aware timestamps are stored as UTC, deliberately (see docs/types.md). A JSON
-    column would store Python's None as the JSON text 'null': a NULL stays SQL NULL."""
-    if dst in ("mysql", "mariadb") and isinstance(col_type, sa.DateTime):
-        return _utc_naive
-    if isinstance(col_type, sa.JSON) and not col_type.none_as_null:
-        return _sql_null
-    return None
+class _Float4(sa.types.TypeDecorator[Any]):
+    """MariaDB's FLOAT, read as a double (exact: its text form has six digits, 123456792
+    reads as 123457000), then as the shortest decimal that is that 4-byte float, as
+    PostgreSQL prints a real: 3.14, not the 3.1400001049041748 it widens to."""
+
+    impl = NullType
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if not isinstance(value, float) or not math.isfinite(value):
+            return value
+        for digits in range(6, 10):  # 9 significant digits always identify a float
+            short = float(f"{value:.{digits}g}")
+            try:
+                if struct.unpack("f", struct.pack("f", short))[0] == value:
+                    return short
+            except OverflowError:  # rounded past the largest float
+                continue
+        return value
+
+
+def read_expression(
+    column: sa.ColumnElement[Any], dialect: str, *, is_key: bool = False
+) -> sa.ColumnElement[Any]:
+    """What to SELECT for a source column so that its value arrives exactly.
+
+    JSON travels as its text: parsed, its numbers would become doubles and a JSON
+    ``null`` Python's None, that is SQL NULL. MariaDB's TIME is a duration (-838:59:59 to
+    838:59:59), which SQLAlchemy would wrap into a time of day; its SET stays the text
+    'a,c', not a Python set; its FLOAT arrives as the number it is (see _Float4).
+    SQLite's NUMERIC: see _SqliteNumber; its BOOLEAN as stored (conversions checks it).
+    An enum arrives as its label, unchecked.
+    """
+    col_type = column.type
+    expression: sa.ColumnElement[Any]
+    if isinstance(col_type, sa.Enum):
+        # As text: SQLAlchemy checks a value against the labels it reflected, and
+        # MariaDB's catalogue shows a 4-byte character in a label as "?".
+        expression = sa.type_coerce(column, NullType())
+    elif isinstance(col_type, sa.JSON):
+        if dialect == "postgresql":
+            expression = sa.cast(column, sa.Text)
+        else:
+            expression = sa.type_coerce(column, NullType())
+    elif dialect in MYSQL and isinstance(col_type, mysql.SET):
+        expression = sa.type_coerce(column, NullType())
+    elif dialect in MYSQL and isinstance(col_type, sa.Time) and not is_key:
+        # (A key keeps SQLAlchemy's time of day: a checkpoint has no form for a duration.)
+        expression = sa.type_coerce(column, NullType())
+    elif dialect in MYSQL and isinstance(col_type, mysql.FLOAT):
+        expression = sa.type_coerce(column + sa.literal_column("0E0"), _Float4())
+    elif dialect == "sqlite" and isinstance(col_type, sa.Numeric):
+        expression = sa.type_coerce(column, _SqliteNumber())
+    elif dialect == "sqlite" and isinstance(col_type, sa.Boolean):
+        # As stored: SQLAlchemy reads any non-zero value as true, the text 'false' too.
+        expression = sa.type_coerce(column, NullType())
+    else:
+        return column
+    return expression.label(column.key)
+
+
+def exact_sessions(engine: sa.Engine, *, writes: bool) -> None:
+    """Sessions in UTC, whatever the server's or the URL's zone. MySQL/MariaDB: so that
+    TIMESTAMP values read and write as the instants they are (where clocks change, two
+    instants share one local time). PostgreSQL: so that every timestamptz of the years
+    1 to 9999 has a Python form (9999-12-31 23:00 UTC is in the year 10000 in Asia). A
+    MySQL destination's sessions are also strict, so that a value that does not fit
+    fails instead of being cut short, whatever the server's default mode."""
+    statements = {
+        "postgresql": ["SET TIME ZONE 'UTC'"],
+        "mysql": ["SET time_zone = '+00:00'"],
+        "mariadb": ["SET time_zone = '+00:00'"],
+    }.get(engine.dialect.name, [])
+    if not statements:
+        return
+    if writes and engine.dialect.name in MYSQL:
+        statements.append(
+            "SET sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')"
+        )
+
+    def setup(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # PostgreSQL undoes a SET whose transaction rolls back
+
+    sa.event.listen(engine, "connect", setup)
 
 
 def _mariadb_json_columns(conn: sa.Connection, name: str, schema: str | None) -> set[str]:

@@ -14,12 +14,16 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.dialects import mysql
 
+from ..conversions import duration_text
 from ..errors import DestinationError
+from ..retry import as_driver_error
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +63,8 @@ class PgCopyWriter:
         parts = ([table.schema] if table.schema else []) + [table.name]
         self.target = sql.Identifier(*parts)
         self.stage = sql.Identifier(f"_syncbeat_stage_{uid[:12]}")
+        # JSON values arrive as their text (conversions.value_converter), as COPY takes them.
         self.columns, self.key, self.upsert = list(columns), list(key), mode == "upsert"
-        # psycopg adapts dicts and lists as arrays, not JSON: JSON values go as text.
-        self.json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -70,16 +73,8 @@ class PgCopyWriter:
             cur.execute(pg_stage(self.stage, self.target))
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         with cur.copy(sql.SQL("COPY {t} ({c}) FROM STDIN").format(t=into, c=cols)) as copy:
-            if not self.json_at:
-                for row in rows:
-                    copy.write_row(row)
-            else:
-                for row in rows:
-                    values = list(row)
-                    for i in self.json_at:
-                        if values[i] is not None:
-                            values[i] = json.dumps(values[i], ensure_ascii=False)
-                    copy.write_row(values)
+            for row in rows:
+                copy.write_row(row)
         if self.upsert:
             cur.execute(pg_upsert_from(self.stage, self.target, self.columns, self.key))
 
@@ -105,7 +100,21 @@ def _field(value: Any) -> str:
         return text.translate(_ESCAPE)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")  # every digit: str() may give 1E-10, read as a double
+    if isinstance(value, dt.timedelta):  # MySQL's TIME: str() would give "-1 day, 23:59:59"
+        return duration_text(value)
     return str(value).translate(_ESCAPE)
+
+
+_BINARY = (
+    sa.LargeBinary,
+    sa.BINARY,
+    sa.VARBINARY,
+    mysql.TINYBLOB,
+    mysql.MEDIUMBLOB,
+    mysql.LONGBLOB,
+)
 
 
 class MysqlLoadWriter:
@@ -129,10 +138,9 @@ class MysqlLoadWriter:
 
     @staticmethod
     def fits(table: sa.Table, columns: Sequence[str]) -> bool:
-        # Binary values have no safe text form in LOAD DATA's format.
-        return not any(
-            isinstance(table.c[c].type, sa.LargeBinary | sa.BINARY | sa.VARBINARY) for c in columns
-        )
+        # Binary values have no safe text form in LOAD DATA's format. (MySQL's TINYBLOB,
+        # MEDIUMBLOB and LONGBLOB are no LargeBinary: missed, bytes went in as "b'...'".)
+        return not any(isinstance(table.c[c].type, _BINARY) for c in columns)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         fd, path = tempfile.mkstemp(prefix="syncbeat-", suffix=".tsv")
@@ -149,3 +157,17 @@ class MysqlLoadWriter:
                 "are already in the table.",
                 hint="Use --mode upsert to update existing rows, or empty the table first.",
             )
+        if cur.warning_count:
+            _fail_on_warnings(cur)
+
+
+def _fail_on_warnings(cur: Any) -> None:
+    """LOAD DATA LOCAL turns a value that does not fit (too long, out of range, a
+    character the column's charset lacks) into a warning and stores it cut short. A
+    cut value is a lost value: the first such warning fails the batch, as the same
+    value fails an INSERT in strict mode, and the transaction rolls back."""
+    for level, code, message in cur.connection.show_warnings():
+        if level != "Note":
+            # PEP 249's connection-level exception classes: pymysql's own DataError.
+            error = cur.connection.DataError(code, message)
+            raise as_driver_error(error, "LOAD DATA")
