@@ -42,6 +42,10 @@ class JobNotFound(NotFoundError):
     """No such job."""
 
 
+class PipelineExists(SyncbeatError):
+    """A pipeline with that name exists already."""
+
+
 class InvalidTransition(SyncbeatError):
     """The job cannot do that in its current state."""
 
@@ -52,6 +56,10 @@ class SourceError(SyncbeatError):
 
 class KeyColumnError(SourceError):
     """The key columns cannot page this source safely."""
+
+
+class SchemaDrift(SourceError):
+    """The source's columns changed since the job started."""
 
 
 class DestinationError(SyncbeatError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -18,6 +19,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from .errors import ConnectionUrlError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# scheme://user:password@ : the user name and password, up to the last @ before the path.
+_USERINFO = re.compile(r"^([^:/]+://)([^/?#]*)@")
 MASK = "***"
 # A password may also come as a query parameter (…?password=secret).
 _PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
@@ -33,9 +36,13 @@ _DEFAULT_DRIVERS = {
 
 
 def resolve(url: str) -> str:
-    """Replace every ``${VAR}`` with the variable's value; a missing variable is an error."""
+    """Replace every ``${VAR}`` with the variable's value; a missing variable is an error.
 
-    def value(match: re.Match[str]) -> str:
+    In the user name and password a value stands for itself, whatever it holds: it is
+    percent-encoded, so that a password such as ``p@ss/word#1`` is not read as the start
+    of a host, path or fragment (which would also show part of it in an error)."""
+
+    def value(match: re.Match[str], *, encode: bool = False) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ConnectionUrlError(
@@ -43,9 +50,14 @@ def resolve(url: str) -> str:
                 f"{name} is not set.",
                 hint=f"export {name}=... before running syncbeat.",
             )
-        return os.environ[name]
+        return quote(os.environ[name], safe="") if encode else os.environ[name]
 
-    return _VAR.sub(value, url)
+    userinfo = _USERINFO.match(url)
+    if userinfo is None:
+        return _VAR.sub(value, url)
+    start, end = userinfo.span(2)
+    secret = _VAR.sub(lambda m: value(m, encode=True), url[start:end])
+    return _VAR.sub(value, url[:start]) + secret + _VAR.sub(value, url[end:])
 
 
 def parse(url: str) -> URL:

@@ -9,114 +9,33 @@ destination table, no rows from a bad batch, no job or pipeline for a usage erro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import Syncbeat
-from tests.conftest import MARIADB_URL, run_cli, syncbeat_command, table_rows
+from tests.acceptance.outcomes import (
+    count_rows,
+    fails,
+    has_table,
+    job_of,
+    nothing_saved,
+    only_job,
+    output,
+    run_all,
+)
+from tests.conftest import MARIADB_URL, run_cli, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
 
 
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _output(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
-
-
-def _fails(result: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
-    """The command exited with ``code``, printed no traceback, and said every word."""
-    text = _output(result)
-    assert result.returncode == code, f"exit {result.returncode}, wanted {code}:\n{text}"
-    assert "Traceback" not in text, text
-    assert "internal error" not in text.lower(), text
-    flat = " ".join(text.lower().split())
-    for word in words:
-        assert word.lower() in flat, f"{word!r} not in the output:\n{text}"
-    return text
-
-
-def _sqlite_path(url: str) -> Path:
-    return Path(make_url(url).database or "")
-
-
-def _has_table(url: str, table: str) -> bool:
-    if url.startswith("sqlite") and not _sqlite_path(url).exists():
-        return False  # not even the file was created
-    engine = sa.create_engine(url)
-    try:
-        return sa.inspect(engine).has_table(table)
-    finally:
-        engine.dispose()
-
-
-def _count(url: str, table: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
-    finally:
-        engine.dispose()
-
-
-def _store_contents(store: str) -> tuple[list[Any], list[Any]]:
-    """(pipelines, jobs) of a store, read through the library."""
-    sb = Syncbeat(store)
-    try:
-        return sb.pipelines(), sb.jobs()
-    finally:
-        sb.close()
-
-
-def _job(store: str, job_id: int) -> dict[str, Any]:
-    sb = Syncbeat(store)
-    try:
-        return sb.job(job_id, events=0).model_dump(mode="json")
-    finally:
-        sb.close()
-
-
-def _only_job(store: str) -> dict[str, Any]:
-    _, jobs = _store_contents(store)
-    assert len(jobs) == 1, jobs
-    return jobs[0].model_dump(mode="json")
-
-
-def _run_all(commands: list[list[str]], store: str) -> list[subprocess.CompletedProcess[str]]:
-    """Run read-only commands at once (each CLI start costs about a second of CPU)."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "SYNCBEAT_STORE": store}
-    running = [
-        (
-            args,
-            subprocess.Popen(
-                [*syncbeat_command(), *args],
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            ),
-        )
-        for args in commands
-    ]
-    done = []
-    for args, proc in running:
-        out, err = proc.communicate(timeout=120)
-        done.append(
-            subprocess.CompletedProcess([*syncbeat_command(), *args], proc.returncode, out, err)
-        )
-        assert proc.returncode == 0, f"{args}: {out}{err}"
-    return done
+# -- the source ------------------------------------------------------------------------
 
 
 def _make_source(url: str) -> None:
@@ -186,9 +105,9 @@ def test_unknown_source_table(store_url: str, source: str, sqlite_url2: str) -> 
         "items",
         store=store_url,
     )
-    _fails(result, 1, "'nope' does not exist", "check the table name")
-    assert not _has_table(sqlite_url2, "items")
-    job = _only_job(store_url)
+    fails(result, 1, "'nope' does not exist", "check the table name")
+    assert not has_table(sqlite_url2, "items")
+    job = only_job(store_url)
     assert job["status"] == "failed"
     assert "does not exist" in job["last_error"]
 
@@ -205,10 +124,10 @@ def test_missing_sqlite_source_file(store_url: str, tmp_path: Path, sqlite_url2:
         sqlite_url2,
         store=store_url,
     )
-    _fails(result, 1, "sqlite file", "typo.db", "does not exist", "check the path")
+    fails(result, 1, "sqlite file", "typo.db", "does not exist", "check the path")
     assert not missing.exists()  # no empty file left at the mistyped path
-    assert not _has_table(sqlite_url2, "items")
-    assert _only_job(store_url)["status"] == "failed"
+    assert not has_table(sqlite_url2, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 def test_missing_key_column(store_url: str, source: str, sqlite_url2: str) -> None:
@@ -224,9 +143,9 @@ def test_missing_key_column(store_url: str, source: str, sqlite_url2: str) -> No
         sqlite_url2,
         store=store_url,
     )
-    _fails(result, 1, "key column(s) nope are not in the source", "--key")
-    assert not _has_table(sqlite_url2, "items")
-    assert _only_job(store_url)["status"] == "failed"
+    fails(result, 1, "key column(s) nope are not in the source", "--key")
+    assert not has_table(sqlite_url2, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 def test_non_unique_key_in_the_first_batch_writes_nothing(
@@ -247,9 +166,9 @@ def test_non_unique_key_in_the_first_batch_writes_nothing(
         "4",
         store=store_url,
     )
-    _fails(result, 1, "key (grp) is not unique", "appears more than once", "--key")
-    assert not _has_table(sqlite_url2, "items") or _count(sqlite_url2, "items") == 0
-    job = _only_job(store_url)
+    fails(result, 1, "key (grp) is not unique", "appears more than once", "--key")
+    assert not has_table(sqlite_url2, "items") or count_rows(sqlite_url2, "items") == 0
+    job = only_job(store_url)
     assert job["status"] == "failed"
     assert job["rows_done"] == 0
     assert "not unique" in job["last_error"]
@@ -273,12 +192,12 @@ def test_non_unique_key_in_a_later_batch_keeps_only_the_good_batches(
         "4",
         store=store_url,
     )
-    _fails(result, 1, "key (code) is not unique", "--key")
+    fails(result, 1, "key (code) is not unique", "--key")
     written = table_rows(sqlite_url2, "items", ["id"])
     expected = [r for r in table_rows(source, "items", ["id"]) if r[3] <= 8]
     assert written == expected
     assert all(row[3] != 9 for row in written)
-    job = _only_job(store_url)
+    job = only_job(store_url)
     assert job["status"] == "failed"
     assert job["rows_done"] == 8
     assert job["checkpoint"]["batch_index"] == 2
@@ -297,9 +216,9 @@ def test_null_in_a_key_column(store_url: str, source: str, sqlite_url2: str) -> 
         sqlite_url2,
         store=store_url,
     )
-    _fails(result, 1, "key (nk) is null", "never null")
-    assert not _has_table(sqlite_url2, "items")
-    assert _only_job(store_url)["status"] == "failed"
+    fails(result, 1, "key (nk) is null", "never null")
+    assert not has_table(sqlite_url2, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 def test_null_in_a_sqlite_primary_key(store_url: str, sqlite_url: str, sqlite_url2: str) -> None:
@@ -312,9 +231,9 @@ def test_null_in_a_sqlite_primary_key(store_url: str, sqlite_url: str, sqlite_ur
     result = run_cli(
         "sync", "--from", sqlite_url, "--table", "codes", "--to", sqlite_url2, store=store_url
     )
-    _fails(result, 1, "key (code) is null", "--key")
-    assert not _has_table(sqlite_url2, "codes") or _count(sqlite_url2, "codes") == 0
-    assert _only_job(store_url)["status"] == "failed"
+    fails(result, 1, "key (code) is null", "--key")
+    assert not has_table(sqlite_url2, "codes") or count_rows(sqlite_url2, "codes") == 0
+    assert only_job(store_url)["status"] == "failed"
 
 
 # -- the databases cannot be reached as written: fail at once, with the reason ------------
@@ -331,10 +250,10 @@ def test_unreachable_host_fails_quickly(
         "sync", "--from", src, "--table", "items", "--to", dst, store=store_url, timeout=60
     )
     elapsed = time.monotonic() - started
-    _fails(result, 1, "cannot connect", "127.0.0.1", "check the host and port")
+    fails(result, 1, "cannot connect", "127.0.0.1", "check the host and port")
     assert elapsed < 15, f"took {elapsed:.1f}s: a wrong host must not be retried"
-    assert not _has_table(sqlite_url2, "items")
-    job = _only_job(store_url)
+    assert not has_table(sqlite_url2, "items")
+    job = only_job(store_url)
     assert job["status"] == "failed"
     assert job["rows_done"] == 0
 
@@ -357,14 +276,14 @@ def test_wrong_password(
     else:
         args = ["--from", source, "--table", "items", "--to", bad_url]
     result = run_cli("sync", *args, store=store_url)
-    text = _fails(result, 1, "authentication failed", "check the user name and password")
+    text = fails(result, 1, "authentication failed", "check the user name and password")
     assert wrong not in text and password not in text
     assert ":***@" in text  # the URL is named, its password masked
     if side == "source":
-        assert not _has_table(sqlite_url2, "items")
+        assert not has_table(sqlite_url2, "items")
     else:
-        assert not _has_table(right_url, "items")
-    assert _only_job(store_url)["status"] == "failed"
+        assert not has_table(right_url, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 def _missing_database(url: str) -> str:
@@ -380,15 +299,15 @@ def test_missing_postgresql_database(
     missing = _missing_database(pg_url)
     src, dst = (missing, sqlite_url2) if side == "source" else (source, missing)
     result = run_cli("sync", "--from", src, "--table", "items", "--to", dst, store=store_url)
-    _fails(
+    fails(
         result,
         1,
         "database does not exist",
         make_url(missing).database or "",
         "check the database name",
     )
-    assert not _has_table(sqlite_url2, "items")
-    assert _only_job(store_url)["status"] == "failed"
+    assert not has_table(sqlite_url2, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 @MARIADB
@@ -397,32 +316,27 @@ def test_missing_mariadb_database(store_url: str, mariadb_url: str, sqlite_url2:
     result = run_cli(
         "sync", "--from", missing, "--table", "items", "--to", sqlite_url2, store=store_url
     )
-    _fails(
+    fails(
         result,
         1,
         "database does not exist",
         make_url(missing).database or "",
         "check the database name",
     )
-    assert not _has_table(sqlite_url2, "items")
-    assert _only_job(store_url)["status"] == "failed"
+    assert not has_table(sqlite_url2, "items")
+    assert only_job(store_url)["status"] == "failed"
 
 
 # -- a URL that cannot work as written: a usage error, nothing saved ---------------------
-
-
-def _nothing_saved(store: str) -> None:
-    pipelines, jobs = _store_contents(store)
-    assert pipelines == [] and jobs == []
 
 
 @pytest.mark.parametrize("side", ["source", "destination"])
 def test_unknown_driver(store_url: str, source: str, sqlite_url2: str, side: str) -> None:
     src, dst = ("foo://x", sqlite_url2) if side == "source" else (source, "foo://x")
     result = run_cli("sync", "--from", src, "--table", "items", "--to", dst, store=store_url)
-    _fails(result, 2, "unknown database driver 'foo'", "sqlite", "postgresql", "mysql")
-    assert not _has_table(sqlite_url2, "items")
-    _nothing_saved(store_url)
+    fails(result, 2, "unknown database driver 'foo'", "sqlite", "postgresql", "mysql")
+    assert not has_table(sqlite_url2, "items")
+    nothing_saved(store_url)
 
 
 @pytest.mark.parametrize("url", ["not a url", "postgresql://app@db.example:port/shop"])
@@ -430,9 +344,9 @@ def test_malformed_url(store_url: str, sqlite_url2: str, url: str) -> None:
     result = run_cli(
         "sync", "--from", url, "--table", "items", "--to", sqlite_url2, store=store_url
     )
-    _fails(result, 2, "is not a connection url", "dialect://user:password@host:port/database")
-    assert not _has_table(sqlite_url2, "items")
-    _nothing_saved(store_url)
+    fails(result, 2, "is not a connection url", "dialect://user:password@host:port/database")
+    assert not has_table(sqlite_url2, "items")
+    nothing_saved(store_url)
 
 
 def test_unset_variable_in_url(store_url: str, source: str, sqlite_url2: str) -> None:
@@ -447,8 +361,8 @@ def test_unset_variable_in_url(store_url: str, source: str, sqlite_url2: str) ->
         f"postgresql://app:${{{var}}}@127.0.0.1/shop",
         store=store_url,
     )
-    _fails(result, 2, f"${{{var}}}", f"{var} is not set", f"export {var}=")
-    _nothing_saved(store_url)
+    fails(result, 2, f"${{{var}}}", f"{var} is not set", f"export {var}=")
+    nothing_saved(store_url)
 
 
 # -- options that cannot work: a usage error before anything is opened --------------------
@@ -469,9 +383,9 @@ def test_batch_size_below_one(tmp_path: Path, source: str, sqlite_url2: str, siz
         size,
         store=f"sqlite:///{store}",
     )
-    _fails(result, 2, "batch_size", "greater than or equal to 1")
+    fails(result, 2, "batch_size", "greater than or equal to 1")
     assert not store.exists()
-    assert not _has_table(sqlite_url2, "items")
+    assert not has_table(sqlite_url2, "items")
 
 
 def test_unknown_mode(tmp_path: Path, source: str, sqlite_url2: str) -> None:
@@ -488,9 +402,9 @@ def test_unknown_mode(tmp_path: Path, source: str, sqlite_url2: str) -> None:
         "merge",
         store=f"sqlite:///{store}",
     )
-    _fails(result, 2, "mode", "'upsert'", "'append'", "'replace'")
+    fails(result, 2, "mode", "'upsert'", "'append'", "'replace'")
     assert not store.exists()
-    assert not _has_table(sqlite_url2, "items")
+    assert not has_table(sqlite_url2, "items")
 
 
 @pytest.mark.parametrize("command", [["sync"], ["pipeline", "add", "p1"]])
@@ -510,9 +424,9 @@ def test_table_and_query_both_or_neither(
         "items",
         store=f"sqlite:///{store}",
     )
-    _fails(result, 2, "exactly one of --table and --query")
+    fails(result, 2, "exactly one of --table and --query")
     assert not store.exists()
-    assert not _has_table(sqlite_url2, "items")
+    assert not has_table(sqlite_url2, "items")
 
 
 # -- asking for something that is not there, or not possible ------------------------------
@@ -521,14 +435,14 @@ def test_table_and_query_both_or_neither(
 @pytest.mark.parametrize("action", ["show", "pause", "resume", "cancel"])
 def test_unknown_job_id(store_url: str, action: str) -> None:
     result = run_cli("job", action, "4242", store=store_url)
-    _fails(result, 1, "there is no job 4242", "syncbeat jobs")
+    fails(result, 1, "there is no job 4242", "syncbeat jobs")
 
 
 @pytest.mark.parametrize("command", [["run"], ["pipeline", "show"], ["pipeline", "rm"]])
 def test_unknown_pipeline(store_url: str, command: list[str]) -> None:
     result = run_cli(*command, "no-such-pipeline", store=store_url)
-    _fails(result, 1, "no pipeline named 'no-such-pipeline'", "syncbeat pipeline list")
-    _nothing_saved(store_url)
+    fails(result, 1, "no pipeline named 'no-such-pipeline'", "syncbeat pipeline list")
+    nothing_saved(store_url)
 
 
 def test_pausing_a_completed_job(store_url: str, source: str, sqlite_url2: str) -> None:
@@ -543,12 +457,12 @@ def test_pausing_a_completed_job(store_url: str, source: str, sqlite_url2: str) 
         store=store_url,
         check=True,
     )
-    job_id = _only_job(store_url)["id"]
+    job_id = only_job(store_url)["id"]
     result = run_cli("job", "pause", str(job_id), store=store_url)
-    _fails(result, 1, f"job {job_id} is completed", "cannot be paused")
-    job = _job(store_url, job_id)
+    fails(result, 1, f"job {job_id} is completed", "cannot be paused")
+    job = job_of(store_url, job_id)
     assert job["status"] == "completed" and job["requested"] is None
-    assert _count(sqlite_url2, "items") == 10
+    assert count_rows(sqlite_url2, "items") == 10
 
 
 def test_resuming_a_cancelled_job(store_url: str, source: str, sqlite_url2: str) -> None:
@@ -569,9 +483,9 @@ def test_resuming_a_cancelled_job(store_url: str, source: str, sqlite_url2: str)
     job_id = int(queued.stdout.strip())
     run_cli("job", "cancel", str(job_id), store=store_url, check=True)
     result = run_cli("job", "resume", str(job_id), store=store_url)
-    _fails(result, 1, f"job {job_id} is cancelled", "cannot be resumed", "syncbeat run items-copy")
-    assert _job(store_url, job_id)["status"] == "cancelled"
-    assert not _has_table(sqlite_url2, "items")
+    fails(result, 1, f"job {job_id} is cancelled", "cannot be resumed", "syncbeat run items-copy")
+    assert job_of(store_url, job_id)["status"] == "cancelled"
+    assert not has_table(sqlite_url2, "items")
 
 
 # -- a literal password is never shown nor stored -----------------------------------------
@@ -609,9 +523,9 @@ def test_literal_password_never_shown_nor_stored(
             store=store,
         )
     ]
-    assert outputs[0].returncode == 0, _output(outputs[0])
-    assert _count(sqlite_url2, "items") == 25
-    outputs += _run_all(
+    assert outputs[0].returncode == 0, output(outputs[0])
+    assert count_rows(sqlite_url2, "items") == 25
+    outputs += run_all(
         [
             ["jobs"],
             ["jobs", "--json"],
@@ -643,10 +557,10 @@ def test_literal_password_never_shown_nor_stored(
     # The stored definition has no password, so running it from the store cannot
     # connect: it must say why, still without the password.
     rerun = run_cli("run", name, "--wait", store=store)
-    _fails(rerun, 1, "password", "${var}")
+    fails(rerun, 1, "password", "${var}")
     outputs.append(rerun)
 
-    shown = "".join(_output(r) for r in outputs)
+    shown = "".join(output(r) for r in outputs)
     assert ":***@" in shown  # the URL is there, masked
     assert password not in shown
     for file in tmp_path.iterdir():  # the store with its -wal/-shm files, the destination
@@ -671,9 +585,9 @@ def test_corrected_command_replaces_a_job_that_never_committed(
     command must just work, not ask the user to cancel a job that did nothing."""
     common = ["--name", "items", "--to", sqlite_url2, "--to-table", "items"]
     first = run_cli("sync", "--from", source, "--table", "itmes", *common, store=store_url)
-    _fails(first, 1, "'itmes' does not exist")
+    fails(first, 1, "'itmes' does not exist")
     second = run_cli("sync", "--from", source, "--table", "items", *common, store=store_url)
-    assert second.returncode == 0, _output(second)
+    assert second.returncode == 0, output(second)
     assert table_rows(sqlite_url2, "items", ["id"]) == table_rows(source, "items", ["id"])
     statuses = [job.status for job in Syncbeat(store_url).jobs()]
     assert statuses == ["completed", "cancelled"]
@@ -686,7 +600,7 @@ def test_changed_command_keeps_a_job_with_progress(
     common = ["--name", "items", "--to", sqlite_url2, "--batch-size", "3"]
     sb = Syncbeat(store_url)
     first = run_cli("sync", "--from", source, "--table", "items", *common, store=store_url)
-    assert first.returncode == 0, _output(first)
+    assert first.returncode == 0, output(first)
     job = sb.jobs()[0]
     # Make it unfinished again, as if it had failed half-way.
     with sb.store.begin() as conn:
@@ -702,5 +616,5 @@ def test_changed_command_keeps_a_job_with_progress(
         *common,
         store=store_url,
     )
-    _fails(changed, 1, "unfinished job", f"syncbeat job cancel {job.id}")
-    assert not _has_table(sqlite_url2, "other")
+    fails(changed, 1, "unfinished job", f"syncbeat job cancel {job.id}")
+    assert not has_table(sqlite_url2, "other")

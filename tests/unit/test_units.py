@@ -71,7 +71,11 @@ def test_resolve_substitutes_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SB_UNIT_USER", "app")
     monkeypatch.setenv("SB_UNIT_PASS", "p@ss:word")
     url = "postgresql://${SB_UNIT_USER}:${SB_UNIT_PASS}@db/shop"
-    assert urls.resolve(url) == "postgresql://app:p@ss:word@db/shop"
+    # In the user name and password a value stands for itself: percent-encoded, so that
+    # its @ and : are not read as the end of the password or a port.
+    assert urls.resolve(url) == "postgresql://app:p%40ss%3Aword@db/shop"
+    parsed = urls.parse(urls.resolve(url))
+    assert (parsed.username, parsed.password, parsed.host) == ("app", "p@ss:word", "db")
     assert urls.resolve("sqlite:///plain.db") == "sqlite:///plain.db"
     # Only ${NAME} is a reference; a lone $ is data.
     assert urls.resolve("postgresql://app:pa$s@db/x") == "postgresql://app:pa$s@db/x"

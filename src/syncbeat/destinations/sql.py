@@ -4,13 +4,13 @@ in one transaction."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from .. import typemap, urls
+from .. import conversions, faults, typemap, urls
 from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError, TransientError
 from ..retry import as_driver_error, classify
@@ -46,10 +46,13 @@ class SqlDestination:
         # LOAD DATA LOCAL must be allowed by the client before the server can accept it.
         extra = {"connect_args": {"local_infile": True}} if backend in ("mysql", "mariadb") else {}
         self.engine = urls.create_engine(url, pool_pre_ping=True, **extra)
+        typemap.exact_sessions(self.engine, writes=True)
         self.dialect = self.engine.dialect.name
         self.schema, self.name = _split_name(table)
         self.table: sa.Table
-        self._converters: list[tuple[str, typemap.Convert]] = []
+        self._names: list[str] = []
+        self._converters: list[tuple[int, Callable[[Any], Any]]] = []
+        self._key_at: list[int] = []
         self._insert: Any = None
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
 
@@ -87,8 +90,9 @@ class SqlDestination:
                 if current.status in (state.DONE, state.SWAPPING):
                     self.table = sa.Table(self.name, sa.MetaData(), schema=self.schema)
                     return current
+                self._check_still_there(conn, current)
                 self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
-            self._compile(columns, key)
+            self._compile(columns, key, src_dialect)
             self._bulk = self._bulk_writer(columns, key, uid)
             return current
         except sa.exc.DBAPIError as exc:
@@ -98,6 +102,21 @@ class SqlDestination:
                 at_start=True,
                 destination=True,
             ) from None
+
+    def _check_still_there(self, conn: sa.Connection, current: state.DestState) -> None:
+        """A job that wrote batches finds its table gone (dropped or renamed while it
+        ran): creating an empty one and going on from the checkpoint would lose every
+        row written before, so say so instead."""
+        if current.checkpoint.started and not sa.inspect(conn).has_table(
+            current.target, schema=self.schema
+        ):
+            raise DestinationError(
+                f"The destination table {current.target!r} is gone, but this job had "
+                f"written {current.checkpoint.rows_done:,} rows into it: it was dropped or "
+                "renamed after the job started.",
+                hint="Restore the table and run the job again, or cancel the job "
+                "(syncbeat job cancel ID) and sync again to copy every row.",
+            )
 
     def _ensure_target(
         self,
@@ -175,13 +194,19 @@ class SqlDestination:
                     hint="Create that unique index, or use --mode append or replace.",
                 )
 
-    def _compile(self, columns: Sequence[sa.Column[Any]], key: Sequence[str]) -> None:
-        """Build the batch's INSERT once, not per batch."""
-        self._converters = [
-            (c.name, typemap.value_converter(self.table.c[c.name].type, self.dialect))
-            for c in columns
-        ]
-        table = self.table
+    def _compile(
+        self, columns: Sequence[sa.Column[Any]], key: Sequence[str], src_dialect: str
+    ) -> None:
+        """Build the batch's INSERT and value conversions once, not per batch."""
+        self._names = [c.name for c in columns]
+        self._key_at = [self._names.index(k) for k in key]
+        dest_types = [self.table.c[c.name].type for c in columns]
+        converters = (
+            conversions.value_converter(c.type, t, src_dialect, self.dialect)
+            for c, t in zip(columns, dest_types, strict=True)
+        )
+        self._converters = [(i, conv) for i, conv in enumerate(converters) if conv]
+        table = conversions.insert_table(self.table, self.dialect)
         if self.mode != "upsert":
             self._insert = table.insert()
             return
@@ -204,15 +229,23 @@ class SqlDestination:
                 f"Upsert is not supported on {self.dialect}.", hint="Use --mode append or replace."
             )
 
-    def _params(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        converters = self._converters
-        if not any(conv for _, conv in converters):
-            names = [n for n, _ in converters]
-            return [dict(zip(names, row, strict=True)) for row in rows]
-        return [
-            {n: (conv(v) if conv else v) for (n, conv), v in zip(converters, row, strict=True)}
-            for row in rows
-        ]
+    def _convert(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """The values as the destination takes them (docs/types.md). A value it cannot
+        hold fails the batch, naming the column and the row, before anything is written."""
+        if not self._converters:
+            return rows
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, convert in self._converters:
+                if values[i] is not None:
+                    try:
+                        values[i] = convert(values[i])
+                    except conversions.Unstorable as exc:
+                        key = ", ".join(f"{self._names[k]}={row[k]!r}" for k in self._key_at)
+                        raise exc.error(self._names[i], key or "(no key)") from None
+            converted.append(values)
+        return converted
 
     def write(
         self,
@@ -229,13 +262,16 @@ class SqlDestination:
 
         ``fenced=False`` skips the state row: a benchmark-only switch that shows what the
         exactly-once bookkeeping costs. Nothing else may use it."""
+        rows = self._convert(rows)
         with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
             if fenced and not state.advance(conn, uid, epoch, before, after):
                 return False
             if rows and self._bulk is not None:
                 self._bulk_write(conn, rows)
             elif rows:
-                conn.execute(self._insert, self._params(rows))
+                conn.execute(self._insert, [dict(zip(self._names, r, strict=True)) for r in rows])
+            faults.strike("dest_write")  # tests only: fails before the commit
+        faults.strike("dest_ack")  # tests only: fails after it, as if its answer was lost
         return True
 
     def _bulk_writer(

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import NullType, TypeEngine
 
-from .. import paging, typemap, urls
+from .. import faults, paging, typemap, urls
 from ..checkpoint import Key
 from ..errors import ConfigError, KeyColumnError, SourceError
 from ..retry import classify
@@ -41,6 +41,7 @@ class SqlSource:
             raise ConfigError("Give the source as either a table or a query, not both.")
         self.url, self.table_name, self.query = url, table, query
         self.engine = urls.create_engine(url, pool_pre_ping=True)
+        typemap.exact_sessions(self.engine, writes=False)
         self.dialect = self.engine.dialect.name
         self.selectable: sa.FromClause
         self.columns: list[sa.Column[Any]] = []
@@ -116,6 +117,7 @@ class SqlSource:
             "sqlite": (f"temp.{_PROBE}", "temp"),
         }.get(self.dialect, (_PROBE, None))
         drop = "DROP TEMPORARY TABLE" if self.dialect in ("mysql", "mariadb") else "DROP TABLE"
+        self._check_names(conn, query)
         conn.exec_driver_sql(f"{drop} IF EXISTS {probe_name}")
         conn.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {_PROBE} AS SELECT * FROM ({query}) AS q WHERE 1 = 0"
@@ -126,13 +128,6 @@ class SqlSource:
             ).scalar_one()
         probe = typemap.reflect(conn, _PROBE, schema)
         conn.exec_driver_sql(f"{drop} {probe_name}")
-        names = [c.name for c in probe.columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise SourceError(
-                f"The query returns the column name(s) {', '.join(duplicates)} more than once.",
-                hint="Give each column its own name with AS.",
-            )
         types = {c.name: c.type for c in probe.columns}
         if self.dialect == "sqlite":
             types.update(
@@ -144,6 +139,23 @@ class SqlSource:
         self.selectable = (
             sa.text(query).columns(*(sa.column(c.name, c.type) for c in self.columns)).subquery("q")
         )
+
+    def _check_names(self, conn: sa.Connection, query: str) -> None:
+        """Two columns of one name cannot both reach the destination. The probe table
+        cannot tell: PostgreSQL and MySQL refuse to create it (MySQL refuses this
+        subquery too, with its own message), and SQLite renames the second column
+        ("name:1") in a subquery. So the query's own names are read: SQLite runs the
+        query to its first row; the others plan the subquery and return nothing."""
+        sql = query if self.dialect == "sqlite" else f"SELECT * FROM ({query}) AS q WHERE 1 = 0"
+        result = conn.exec_driver_sql(sql)
+        names = list(result.keys())
+        result.close()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SourceError(
+                f"The query returns the column name(s) {', '.join(duplicates)} more than once.",
+                hint="Give each column its own name with AS.",
+            )
 
     @staticmethod
     def _sqlite_value_types(
@@ -213,6 +225,13 @@ class SqlSource:
         names = [c.name for c in self.columns]
         return [names.index(k) for k in self.key]
 
+    def _regclass(self, conn: sa.Connection) -> str:
+        """The table's name as to_regclass reads it: each part quoted, so that a name
+        with capitals, dots or quotes means this table (to_regclass parses its text)."""
+        quote = conn.dialect.identifier_preparer.quote_identifier
+        schema, _, name = (self.table_name or "").rpartition(".")
+        return ".".join(quote(part) for part in (schema, name) if part)
+
     def count(self) -> int | None:
         """rows_total for progress; an estimate is enough, so failures only log.
 
@@ -223,7 +242,7 @@ class SqlSource:
                 if self.dialect == "postgresql" and self.table_name is not None:
                     estimate = conn.execute(
                         sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
-                        {"t": self.table_name},
+                        {"t": self._regclass(conn)},
                     ).scalar()
                     if estimate is not None and estimate >= ESTIMATE_ABOVE:
                         return int(estimate)
@@ -238,12 +257,19 @@ class SqlSource:
 
     def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
         """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
+        faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
+        # Each column selected so that its value arrives exactly (JSON as its text...).
+        exact = [
+            typemap.read_expression(c, self.dialect, is_key=c.key in self.key)
+            for c in self.selectable.c
+        ]
         if not self.key:
             offset = int(last[0]) if last else 0
-            rows = conn.execute(paging.offset_query(self.selectable, offset, batch_size)).all()
+            page = paging.offset_query(self.selectable, offset, batch_size)
+            rows = conn.execute(page.with_only_columns(*exact)).all()
             return paging.Page(list(rows), (offset + len(rows),), len(rows) == batch_size)
         query = paging.page_query(self.selectable, self.key, last, batch_size, self.dialect)
-        rows = conn.execute(query).all()
+        rows = conn.execute(query.with_only_columns(*exact)).all()
         return paging.split(rows, self.key_index, batch_size, self.key)
 
     def dispose(self) -> None:

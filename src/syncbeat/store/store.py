@@ -100,9 +100,15 @@ class Store:
             raise
         except sa.exc.DBAPIError as exc:
             self.engine.dispose()
+            detail = _first_line(exc)
+            damaged = any(w in detail.lower() for w in ("not a database", "malformed"))
             raise StoreError(
-                f"Cannot use the job store {urls.mask(url)}: {_first_line(exc)}",
-                hint="Check that the store's database exists and is reachable, or choose "
+                f"Cannot use the job store {urls.mask(url)}: {detail}",
+                hint="This file is not a syncbeat job store, or it is damaged: point --store "
+                "(or SYNCBEAT_STORE) at the right one, or move this file away to start a new "
+                "store."
+                if damaged
+                else "Check that the store's database exists and is reachable, or choose "
                 "another with --store / SYNCBEAT_STORE.",
             ) from None
 
