@@ -20,7 +20,7 @@ from psycopg import Error as _PsycopgError
 from psycopg import sql
 from psycopg.errors import UniqueViolation
 
-from . import urls
+from . import faults, urls
 from .checkpoint import Checkpoint, Key
 from .destinations import SqlDestination
 from .destinations import state as dest_state
@@ -244,6 +244,7 @@ class PgCopyMover(Mover):
         src_engine, dst_engine = self.source.engine, self.dest.engine
         with src_engine.connect() as sconn, self.statements.track(src_engine, sconn):
             scur = sconn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
             bound = self._bound(scur, before.last_key, batch_size)
             if bound is None:
                 return Moved(0, before, False)
@@ -276,6 +277,8 @@ class PgCopyMover(Mover):
                         dconn, self.uid, self.epoch, before, after
                     ):
                         raise _AlreadyWritten
+                    faults.strike("dest_write")  # tests only: fails before the commit
+                faults.strike("dest_ack")  # tests only: fails after it (its answer lost)
             except _AlreadyWritten:
                 pass
         return Moved(after.rows_done - before.rows_done, after, more)

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from . import defaults
+from . import defaults, hints
 from .errors import (
     DestinationError,
     SourceError,
@@ -103,6 +103,8 @@ def classify(
 
     ``at_start``: failing to connect before any batch is a configuration problem (wrong
     host, port or password), reported at once; later it is an outage worth retrying.
+    A connection that was made and then dropped (the server restarted, an administrator
+    or a failover cut it) is an outage even at the start: the URL worked.
     """
     sqlstate, errno = _codes(exc)
     detail = _message(exc)
@@ -119,11 +121,15 @@ def classify(
             f"The database does not exist {doing}: {detail}",
             hint="Check the database name at the end of the URL, or create it.",
         )
-    if at_start and (
-        errno in (2003, 2005)
-        or (sqlstate or "").startswith("08")
-        or "connection" in detail.lower()
-        or "could not translate" in detail
+    if (
+        at_start
+        and not exc.connection_invalidated
+        and (
+            errno in (2003, 2005)
+            or (sqlstate or "").startswith("08")
+            or "connection" in detail.lower()
+            or "could not translate" in detail
+        )
     ):
         return kind(
             f"Cannot connect {doing}: {detail}",
@@ -131,7 +137,7 @@ def classify(
         )
     if is_transient(exc):
         return TransientError(f"Transient error {doing}: {detail}")
-    return kind(f"Error {doing}: {detail}")
+    return kind(f"Error {doing}: {detail}", hint=hints.for_driver_error(sqlstate, errno, detail))
 
 
 def retrying(

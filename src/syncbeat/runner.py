@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import events
+from . import drift, events, metrics
 from . import lease as protocol
 from .batches import Moved, Mover, PgCopyMover, RowMover
 from .checkpoint import Checkpoint
@@ -89,6 +89,7 @@ class Runner:
             enabled=hooks.checkpoints,
         )
         self.mover: Mover
+        self.watch: drift.Watch
 
     def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
         """One store transaction, tried again while it fails transiently, for as long
@@ -112,9 +113,23 @@ class Runner:
             wait = min(2 * wait, 1.0)
         raise AssertionError("unreachable")
 
-    def _event(self, kind: str, message: str = "", data: dict[str, Any] | None = None) -> None:
-        self._in_store(
-            lambda conn: events.record(
+    def _event(
+        self,
+        kind: str,
+        message: str = "",
+        data: dict[str, Any] | None = None,
+        *,
+        fenced: bool = True,
+    ) -> None:
+        """Append to the job's log, fenced like every write of a leased job: a runner
+        whose job was taken over (say it was frozen past its lease) cannot add a
+        `resumed` or a `retry` to the new owner's log. Only its own `lease_lost`, which
+        says what happened to it, is written unfenced."""
+
+        def write(conn: sa.Connection) -> None:
+            if fenced:
+                protocol.update(conn, self.lease)  # raises LeaseLost; the insert rolls back
+            events.record(
                 conn,
                 self.lease.job_id,
                 kind,
@@ -123,7 +138,8 @@ class Runner:
                 epoch=self.lease.epoch,
                 owner=self.lease.owner,
             )
-        )
+
+        self._in_store(write)
 
     def _end(
         self, status: str, message: str, *, error: str | None = None, give_back: bool = False
@@ -175,7 +191,7 @@ class Runner:
                 "lease lost: %s", exc, extra={"action": "lease_lost", "job_id": self.lease.job_id}
             )
             try:
-                self._event(events.LEASE_LOST, str(exc))
+                self._event(events.LEASE_LOST, str(exc), fenced=False)
             except Exception:  # the store may be what we lost
                 log.warning("could not record lease_lost", extra={"action": "lease_lost"})
             return Outcome("lease_lost", str(exc))
@@ -225,8 +241,14 @@ class Runner:
 
         try:
             self._in_store(give_back)
-        except LeaseLost:
-            pass
+        except LeaseLost as exc:
+            # The job was no longer ours to give back: it was taken over while this
+            # process was frozen past its lease. That is what the run ends with, and
+            # records (lease_lost), not a stuck batch given back.
+            self._stuck = False
+            self.heartbeat.lost(exc)
+            self.statements.cancel_all()
+            return
         except sa.exc.DBAPIError as exc:  # the lease expires, and the reaper requeues it
             log.warning(
                 "could not give the stuck job back: %s",
@@ -247,13 +269,27 @@ class Runner:
             self.statements.watch(engine)
         # The watchdog covers the steps before the first batch too: each can hang.
         self._progress_at = time.monotonic()
-        source.open()
+        self._step("opening the source", source.open)
         for warning in source.warnings:
             self._event(events.WARNING, warning)
             self.hooks.on_message(f"warning: {warning}")
+        # A job's batches are all read with the columns it started with (see drift.py).
+        started_with = self._in_store(lambda conn: drift.recorded(conn, lease.job_id))
+        self.watch = self._step(
+            "reading the source's columns",
+            lambda: drift.Watch(
+                source, lease.job_id, started_with if lease.checkpoint.started else None
+            ),
+        )
         self.heartbeat.check()
         self._progress_at = time.monotonic()
-        current = dest.prepare(source.columns, source.key, source.dialect, lease.uid, lease.epoch)
+        current = self._step(
+            "preparing the destination",
+            lambda: dest.prepare(
+                source.columns, source.key, source.dialect, lease.uid, lease.epoch
+            ),
+            destination=True,
+        )
         checkpoint = current.checkpoint
         if checkpoint.started or lease.attempt > 1:
             message = f"resuming at {checkpoint.describe()}"
@@ -276,9 +312,9 @@ class Runner:
         )
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
-        self.mover = self._mover(source, dest)
-        if isinstance(self.mover, PgCopyMover):
-            self.mover.start(checkpoint.last_key)
+        self.mover = mover = self._step("planning the batches", lambda: self._mover(source, dest))
+        if isinstance(mover, PgCopyMover):
+            self._step("planning the batches", lambda: mover.start(checkpoint.last_key))
         sizer = BatchSizer(spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch)
         more = True
         while more:
@@ -303,9 +339,15 @@ class Runner:
         lease, fenced = self.lease, self.hooks.checkpoints
         unfit = PgCopyMover.unfit(source, dest)
         if unfit is None:
-            self._event(events.PLAN, "PostgreSQL binary COPY pass-through", {"path": "pg-copy"})
+            self._event(
+                events.PLAN,
+                "PostgreSQL binary COPY pass-through",
+                {"path": "pg-copy", "columns": self.watch.columns},
+            )
             return PgCopyMover(source, dest, self.statements, lease.uid, lease.epoch, fenced=fenced)
-        self._event(events.PLAN, f"generic path ({unfit})", {"path": "rows"})
+        self._event(
+            events.PLAN, f"generic path ({unfit})", {"path": "rows", "columns": self.watch.columns}
+        )
         return RowMover(
             source,
             dest,
@@ -315,6 +357,30 @@ class Runner:
             fenced=fenced,
             before_write=self.heartbeat.check,
         )
+
+    def _step(self, doing: str, action: Callable[[], T], *, destination: bool = False) -> T:
+        """A step before or after the batches, retried on transient errors with the
+        batches' backoff: an outage as a job starts or ends must not fail it any more
+        than one between two batches does. Each step can run again: opening reads the
+        catalogue, preparing re-fences with the same epoch, finishing sets a status."""
+
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            self.heartbeat.check()
+            message = f"{doing}: try {attempt} failed, retrying in {wait:.1f}s: {exc}"
+            self._event(events.RETRY, message, {"step": doing, "attempt": attempt, "wait": wait})
+            self.hooks.on_message(message)
+
+        def attempt() -> T:
+            self._progress_at = time.monotonic()
+            self.heartbeat.check()
+            return action()
+
+        try:
+            return retrying(self.spec.batch_max_retries, on_retry)(attempt)
+        except sa.exc.DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            raise classify(exc, doing, destination=destination) from None
 
     def _save_checkpoint(self, checkpoint: Checkpoint, rows: int, rate: float | None) -> None:
         event = {
@@ -339,6 +405,7 @@ class Runner:
         if requested in ("pause", "cancel"):
             status = "paused" if requested == "pause" else "cancelled"
             raise _Requested(status)
+        self.watch.check()
 
     def _batch(self, before: Checkpoint, size: int) -> Moved:
         """Move one batch, retrying transient errors with backoff."""
@@ -347,6 +414,7 @@ class Runner:
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
             nonlocal retries
             self.heartbeat.check()  # a lost lease (or a stuck batch) is not retried
+            metrics.batch_retried()
             retries = attempt
             message = (
                 f"batch {before.batch_index + 1} try {attempt} failed, retrying "
@@ -359,24 +427,42 @@ class Runner:
             )
             self.hooks.on_message(message)
 
+        tried_at = time.monotonic()
+
         def attempt() -> Moved:
-            self._progress_at = time.monotonic()
+            nonlocal tried_at
+            self._progress_at = tried_at = time.monotonic()
             self.heartbeat.check()
             return self.mover.move(before, size, retries)
 
         try:
-            return retrying(self.spec.batch_max_retries, on_retry)(attempt)
+            moved = retrying(self.spec.batch_max_retries, on_retry)(attempt)
+        except LeaseLost as exc:
+            metrics.batch_ended("stuck" if isinstance(exc, Stuck) else "fenced")
+            raise
         except TransientError as exc:
+            metrics.batch_ended("failed")
             raise TransientError(
                 f"Batch {before.batch_index + 1} failed after {self.spec.batch_max_retries} "
                 f"retries: {exc.message}",
                 hint="The job keeps its checkpoint; run it again once the problem is fixed.",
             ) from None
+        except Exception:
+            metrics.batch_ended("failed")
+            raise
+        if moved.rows:  # zero rows: the read that found the source's end, not a batch
+            metrics.batch_committed(self.spec.name, moved.rows, time.monotonic() - tried_at)
+        return moved
 
     def _finish_destination(self, checkpoint: Checkpoint) -> None:
         assert self.dest is not None
+        dest, lease = self.dest, self.lease
         try:
-            self.dest.finish(self.lease.uid, self.lease.epoch)
+            self._step(
+                "finishing the destination",
+                lambda: dest.finish(lease.uid, lease.epoch),
+                destination=True,
+            )
         except sa.exc.DBAPIError as exc:
             raise classify(exc, "finishing the destination", destination=True) from None
         self._in_store(
@@ -388,4 +474,6 @@ class Runner:
 
 def run_claimed(store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> Outcome:
     """Run a job this process has claimed, to its end or to a clean stop."""
-    return Runner(store, lease, spec, hooks).run()
+    outcome = Runner(store, lease, spec, hooks).run()
+    metrics.job_run_ended(outcome.status)
+    return outcome
