@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, events
+from . import clock, events, metrics
 from .checkpoint import Checkpoint
 from .errors import LeaseLost
 from .store.schema import jobs
@@ -123,21 +123,25 @@ def claim(
 ) -> Lease | None:
     """Atomically take one queued job, or a running one whose lease expired.
 
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once without
-    waiting on each other; SQLite: the store's ``BEGIN IMMEDIATE`` serialises claims.
+    The pick locks the row it returns until the transaction ends, so the update that
+    follows is the same atomic step. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets many
+    workers claim at once without waiting on each other; SQLite: the store's ``BEGIN
+    IMMEDIATE`` serialises claims. The pick also tells a takeover (the job was still
+    ``running`` under another owner) from a claim of a queued job.
     """
-    pick = (
-        sa.select(jobs.c.id)
+    picked = conn.execute(
+        sa.select(jobs.c.id, jobs.c.status)
         .where(_claimable(job_id, dead_owners, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    ).first()
+    if picked is None:
+        return None
     row = (
         conn.execute(
             jobs.update()
-            .where(jobs.c.id == pick)
+            .where(jobs.c.id == picked.id)
             .values(
                 status=RUNNING,
                 owner=owner,
@@ -152,10 +156,10 @@ def claim(
             .returning(jobs)
         )
         .mappings()
-        .first()
+        .one()
     )
-    if row is None:
-        return None
+    if picked.status == RUNNING:
+        metrics.lease_taken_over()
     lease = Lease(
         job_id=row["id"],
         uid=row["uid"],
@@ -186,6 +190,13 @@ def _fenced(lease: Lease) -> sa.ColumnElement[bool]:
     )
 
 
+def _taken_over(lease: Lease) -> LeaseLost:
+    """A fenced write matched no row: the lease moved on (taken over, or expired and
+    reaped). The caller raises it, and its transaction rolls back."""
+    metrics.fenced_write_rejected("store")
+    return LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+
+
 def heartbeat(conn: sa.Connection, lease: Lease) -> str | None:
     """Renew the lease. Returns a pending pause/cancel request; raises LeaseLost."""
     requested = conn.execute(
@@ -195,7 +206,7 @@ def heartbeat(conn: sa.Connection, lease: Lease) -> str | None:
         .returning(jobs.c.requested)
     ).first()
     if requested is None:
-        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+        raise _taken_over(lease)
     return requested[0]  # type: ignore[no-any-return]
 
 
@@ -222,7 +233,7 @@ def save_checkpoint(
         .returning(jobs.c.requested)
     ).first()
     if requested is None:
-        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+        raise _taken_over(lease)
     if event is not None:
         events.record(
             conn,
@@ -242,7 +253,7 @@ def update(conn: sa.Connection, lease: Lease, **values: Any) -> None:
         jobs.update().where(_fenced(lease)).values(updated_at=clock.now(), **values)
     )
     if result.rowcount == 0:
-        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+        raise _taken_over(lease)
 
 
 def finish(
@@ -274,7 +285,7 @@ def finish(
         values["attempt"] = jobs.c.attempt - 1
     result = conn.execute(jobs.update().where(_fenced(lease)).values(**values))
     if result.rowcount == 0:
-        raise LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
+        raise _taken_over(lease)
 
 
 @dataclass(frozen=True)
@@ -327,4 +338,6 @@ def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
                 message,
                 epoch=row.lease_epoch,
             )
+        if rows:
+            metrics.leases_reaped("requeued" if status == QUEUED else "failed", len(rows))
     return reaped

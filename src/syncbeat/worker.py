@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events
+from . import clock, defaults, events, metrics
 from . import lease as protocol
 from .errors import ConfigError
 from .lease import Lease, Owner
@@ -183,6 +183,7 @@ class Worker:
             )
             outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
             self._fail(lease, outcome.message)
+            metrics.job_run_ended(outcome.status)  # run_claimed counts the runs that end
         self.outcomes[lease.job_id] = outcome
         log.info(
             "job %s %s %s",

@@ -67,6 +67,23 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="Run one job (if any is queued), then exit.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics on this port (GET /metrics): this worker's "
+            "counters and the store's gauges.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="Address the metrics port listens on; 0.0.0.0 for every interface.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Claim queued jobs (and jobs whose lease expired) and run them until stopped.
 
@@ -75,6 +92,7 @@ def worker(
     and goes back to the queue. A second signal exits at once (the jobs' leases then
     expire and other workers take them over).
     """
+    from .. import metrics
     from ..worker import WorkerSettings
 
     if not settings.debug:
@@ -100,13 +118,19 @@ def worker(
         render.err.print("Draining: jobs stop after their current batch…")
         w.stop()
 
+    # Before the worker registers: a port in use stops it with nothing written.
+    server = None if metrics_port is None else metrics.serve(sb, metrics_port, metrics_host)
     old = {sig: signal.signal(sig, drain) for sig in signals}
     try:
         render.err.print(f"Worker {w.name} on {sb.store.masked_url}, concurrency {concurrency}.")
+        if server is not None:
+            render.err.print(f"Metrics on http://{metrics_host}:{metrics_port}/metrics")
         ran = w.run()
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        if server is not None:
+            server.shutdown()
     render.err.print(f"Worker {w.name} stopped after {ran} job(s).")
 
 
