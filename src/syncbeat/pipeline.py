@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import defaults, urls
+from .errors import ConfigError
 
 Mode = Literal["upsert", "append", "replace"]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+"""A pipeline's name (also as a JSON Schema pattern in the REST API)."""
+_NAME = re.compile(NAME_PATTERN)
 
 
 class PipelineSpec(BaseModel):
@@ -38,7 +49,7 @@ class PipelineSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):  # match() would let "$" accept a trailing newline
             raise ValueError(
                 "use letters, digits and _ . : - (at most 200), starting with a letter or digit"
             )
@@ -68,6 +79,18 @@ class PipelineSpec(BaseModel):
         return self.model_copy(
             update={"source_url": urls.mask(self.source_url), "dest_url": urls.mask(self.dest_url)}
         )
+
+
+def parse_spec(fields: Mapping[str, Any]) -> PipelineSpec:
+    """A spec from a user's input (CLI options, an API body): everything wrong with it
+    becomes one ConfigError that names each field and what is wrong with it."""
+    try:
+        return PipelineSpec(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"Invalid pipeline options: {problems}") from None
 
 
 def default_name(source_url: str, table: str | None, dest_table: str | None) -> str:

@@ -16,6 +16,7 @@ from .errors import (
     InvalidTransition,
     JobBusy,
     JobNotFound,
+    PipelineExists,
     PipelineNotFound,
 )
 from .lease import Owner
@@ -45,6 +46,7 @@ _TRANSITIONS: dict[str, dict[str, str | None]] = {
     },
     "resume": {"paused": "queued", "failed": "queued"},
 }
+_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
 def store_url(url: str | None = None) -> str:
@@ -62,15 +64,28 @@ class Syncbeat:
 
     # -- pipelines ------------------------------------------------------------------
 
-    def save_pipeline(self, spec: PipelineSpec) -> PipelineView:
-        """Create or update a pipeline. Literal passwords are masked before storing."""
+    def save_pipeline(self, spec: PipelineSpec, *, exists: bool | None = None) -> PipelineView:
+        """Create or update a pipeline. Literal passwords are masked before storing.
+
+        ``exists=False`` only creates (PipelineExists if the name is taken),
+        ``exists=True`` only updates (PipelineNotFound if there is none)."""
         stored = spec.stored().model_dump()
         with self.store.begin() as conn:
             now = clock.now()
-            exists = conn.execute(
+            found = conn.execute(
                 sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)
             ).first()
-            if exists:
+            if exists is False and found:
+                raise PipelineExists(
+                    f"There is already a pipeline named {spec.name!r}.",
+                    hint="Choose another name, or change that pipeline instead.",
+                )
+            if exists is True and not found:
+                raise PipelineNotFound(
+                    f"There is no pipeline named {spec.name!r}.",
+                    hint="Create it first.",
+                )
+            if found:
                 conn.execute(
                     pipelines.update()
                     .where(pipelines.c.name == spec.name)
@@ -141,6 +156,14 @@ class Syncbeat:
         """Queue a full sync of the pipeline; an unfinished job is requeued instead of
         starting over, so its checkpoint is kept."""
         spec = spec or self.pipeline_spec(pipeline)
+        try:
+            return self._enqueue(pipeline, spec)
+        except sa.exc.IntegrityError:
+            # Another process queued the pipeline's one open job between our look and our
+            # insert (the partial unique index refused ours): take that job as the answer.
+            return self._enqueue(pipeline, spec)
+
+    def _enqueue(self, pipeline: str, spec: PipelineSpec) -> JobView:
         existing = self.open_job(pipeline)
         if existing is not None and self._same_target(existing, spec):
             job = self.job(existing, events=0)
@@ -220,6 +243,15 @@ class Syncbeat:
             now = conn.execute(sa.select(clock.now())).scalar_one()
         return JobView.from_row(row, now, self.events(job_id, limit=events) if events else None)
 
+    @staticmethod
+    def _job_filter(status: str | None, pipeline: str | None) -> list[sa.ColumnElement[bool]]:
+        where = []
+        if status:
+            where.append(jobs.c.status == status)
+        if pipeline:
+            where.append(jobs.c.pipeline == pipeline)
+        return where
+
     def jobs(
         self,
         *,
@@ -228,30 +260,51 @@ class Syncbeat:
         limit: int = 50,
         offset: int = 0,
     ) -> list[JobView]:
-        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit).offset(offset)
-        if status:
-            query = query.where(jobs.c.status == status)
-        if pipeline:
-            query = query.where(jobs.c.pipeline == pipeline)
+        query = (
+            sa.select(jobs)
+            .where(*self._job_filter(status, pipeline))
+            .order_by(jobs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with self.store.begin() as conn:
             rows = conn.execute(query).mappings().all()
             now = conn.execute(sa.select(clock.now())).scalar_one()
         return [JobView.from_row(r, now) for r in rows]
 
-    def events(self, job_id: int, *, limit: int = 100) -> list[EventView]:
-        """The job's most recent events, oldest first."""
+    def count_jobs(self, *, status: str | None = None, pipeline: str | None = None) -> int:
+        """How many jobs :meth:`jobs` pages through with the same filters."""
+        query = (
+            sa.select(sa.func.count()).select_from(jobs).where(*self._job_filter(status, pipeline))
+        )
         with self.store.begin() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(job_events)
-                    .where(job_events.c.job_id == job_id)
-                    .order_by(job_events.c.id.desc())
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-        return [EventView.from_row(r) for r in reversed(rows)]
+            return int(conn.execute(query).scalar_one())
+
+    def job_counts(self, *, pipeline: str | None = None) -> dict[str, int]:
+        """How many jobs are in each status (statuses with no job are left out)."""
+        query = (
+            sa.select(jobs.c.status, sa.func.count())
+            .where(*self._job_filter(None, pipeline))
+            .group_by(jobs.c.status)
+        )
+        with self.store.begin() as conn:
+            return {status: int(n) for status, n in conn.execute(query).all()}
+
+    def events(
+        self, job_id: int, *, limit: int = 100, after_id: int | None = None
+    ) -> list[EventView]:
+        """The job's events, oldest first: its most recent ``limit``, or, to follow a job,
+        the first ``limit`` after the event ``after_id``. An unknown job is an error."""
+        query = sa.select(job_events).where(job_events.c.job_id == job_id)
+        if after_id is None:
+            query = query.order_by(job_events.c.id.desc())
+        else:
+            query = query.where(job_events.c.id > after_id).order_by(job_events.c.id)
+        with self.store.begin() as conn:
+            self._row(conn, job_id)
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        ordered = reversed(rows) if after_id is None else rows
+        return [EventView.from_row(r) for r in ordered]
 
     # -- pause, resume, cancel ------------------------------------------------------------
 
@@ -262,7 +315,7 @@ class Syncbeat:
             transitions = _TRANSITIONS[action]
             if status not in transitions:
                 raise InvalidTransition(
-                    f"Job {job_id} is {status}; it cannot be {action}d "
+                    f"Job {job_id} is {status}; it cannot be {_DONE[action]} "
                     f"(only a {' or '.join(transitions)} job can).",
                     hint=f"A {status} job is finished; start a new one with: syncbeat run "
                     f"{row['pipeline']}"
@@ -288,7 +341,7 @@ class Syncbeat:
                     conn,
                     job_id,
                     {"queued": "requeued"}.get(target, target),
-                    f"{action}d by request",
+                    f"{_DONE[action]} by request",
                 )
         return self.job(job_id, events=0)
 

@@ -385,3 +385,36 @@ def test_cancel_is_final(sb: Syncbeat, urls: tuple[str, str]) -> None:
     assert fresh.id != job.id
     assert "resumed" not in kinds(sb, fresh.id)
     assert_copied_exactly_once(src, dst)
+
+
+def test_simultaneous_enqueues_share_one_job(
+    pg_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """Eight callers queue one pipeline at the same instant on a PostgreSQL store: the
+    one-open-job index refuses all inserts but one, and every caller gets that job back
+    instead of an error."""
+    store = Syncbeat(pg_url)
+    make_tables(sqlite_url, sqlite_url2)
+    store.save_pipeline(spec_for(sqlite_url, sqlite_url2))
+    barrier = threading.Barrier(8)
+    answers: list[int] = []
+    failures: list[BaseException] = []
+
+    def enqueue() -> None:
+        caller = Syncbeat(pg_url)
+        try:
+            barrier.wait()
+            answers.append(caller.enqueue("resumable").id)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            caller.close()
+
+    threads = [threading.Thread(target=enqueue) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    store.close()
+    assert failures == []
+    assert len(answers) == 8 and len(set(answers)) == 1

@@ -8,7 +8,7 @@ import traceback
 from ..errors import ConfigError, SyncbeatError
 
 # Importing the command modules registers their commands, in the order --help lists them.
-from . import foreground, jobs, pipelines, workers  # noqa: F401  (registration)
+from . import foreground, jobs, pipelines, serve, workers  # noqa: F401  (registration)
 from .app import app, settings
 from .foreground import HardStop
 

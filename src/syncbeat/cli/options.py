@@ -5,22 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from .. import defaults
 from ..destinations import MODES
-from ..errors import ConfigError
-from ..pipeline import PipelineSpec, default_name
+from ..pipeline import PipelineSpec, default_name, parse_spec
 
 
 def _spec(**fields: Any) -> PipelineSpec:
-    try:
-        return PipelineSpec(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"Invalid pipeline options: {problems}") from None
+    return parse_spec({k: v for k, v in fields.items() if v is not None})
 
 
 def _keys(key: str | None) -> list[str] | None:

@@ -1,0 +1,116 @@
+"""Pipelines: list, create, show, update, delete, and start a job of one."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import defaults
+from ..models import JobView, PipelineView
+from ..pipeline import NAME_PATTERN, Mode, parse_spec
+from .auth import require_auth
+from .deps import SyncbeatDep, reject_unknown_query
+from .errors import AUTHED, responses
+
+router = APIRouter(
+    tags=["pipelines"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]
+)
+
+PipelineName = Annotated[
+    str,
+    Path(pattern=NAME_PATTERN, max_length=200, description="The pipeline's name."),
+]
+
+
+class PipelineFields(BaseModel):
+    """A pipeline's definition, as :class:`~syncbeat.PipelineSpec` has it, but its name.
+
+    The constraints repeat PipelineSpec's so that OpenAPI shows them (a test keeps the
+    two in step); the spec itself then checks the rest (exactly one of table and query,
+    lease_ttl above heartbeat_interval) and a failure is a 422 with its message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_url: str = Field(
+        description="Source connection URL, e.g. postgresql://app:${PGPASS}@db/shop. Write "
+        "passwords as ${VAR}, read from the worker's environment; a literal password is "
+        "masked before it is stored, so no job could use it."
+    )
+    source_table: str | None = Field(None, description="Source table ([schema.]name).")
+    source_query: str | None = Field(None, description="Source SELECT, instead of a table.")
+    key: list[str] = Field(
+        default_factory=list,
+        description="Key columns for paging and upserts. Empty: the table's primary key.",
+    )
+    dest_url: str = Field(description="Destination connection URL (same rules).")
+    dest_table: str = Field(description="Destination table.")
+    mode: Mode = Field(cast(Mode, defaults.MODE), description="How rows are written.")
+    batch_size: int | None = Field(
+        None, ge=1, le=1_000_000, description="Rows per batch. None: adaptive."
+    )
+    batch_max_retries: int = Field(defaults.BATCH_MAX_RETRIES, ge=0, le=100)
+    max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=1000)
+    # JSON has no infinity, but Python's parser accepts one; no store could keep it.
+    heartbeat_interval: float = Field(defaults.HEARTBEAT_INTERVAL, gt=0, allow_inf_nan=False)
+    lease_ttl: float = Field(defaults.LEASE_TTL, gt=0, allow_inf_nan=False)
+    batch_timeout: float = Field(defaults.BATCH_TIMEOUT, gt=0, allow_inf_nan=False)
+
+
+class PipelineCreate(PipelineFields):
+    name: str = Field(pattern=NAME_PATTERN, max_length=200, description="The pipeline's name.")
+
+
+_STORED = "Saved; URLs come back with literal passwords masked."
+
+
+@router.get("/pipelines", responses=responses(*AUTHED))
+def list_pipelines(sb: SyncbeatDep) -> list[PipelineView]:
+    """Every pipeline, by name."""
+    return sb.pipelines()
+
+
+@router.post(
+    "/pipelines",
+    status_code=201,
+    responses={201: {"description": _STORED}, **responses(*AUTHED, 400, 409)},
+)
+def create_pipeline(body: PipelineCreate, sb: SyncbeatDep) -> PipelineView:
+    """Create a pipeline (409 if the name is taken; PUT changes one)."""
+    return sb.save_pipeline(parse_spec(body.model_dump()), exists=False)
+
+
+@router.get("/pipelines/{name}", responses=responses(*AUTHED, 404))
+def show_pipeline(name: PipelineName, sb: SyncbeatDep) -> PipelineView:
+    """One pipeline's definition."""
+    return sb.pipeline(name)
+
+
+@router.put(
+    "/pipelines/{name}",
+    responses={200: {"description": _STORED}, **responses(*AUTHED, 400, 404)},
+)
+def update_pipeline(name: PipelineName, body: PipelineFields, sb: SyncbeatDep) -> PipelineView:
+    """Replace an existing pipeline's definition. Its unfinished job, if it copies other
+    data now, is superseded or refused when the next job is started."""
+    return sb.save_pipeline(parse_spec({"name": name, **body.model_dump()}), exists=True)
+
+
+@router.delete("/pipelines/{name}", status_code=204, responses=responses(*AUTHED, 404, 409))
+def delete_pipeline(name: PipelineName, sb: SyncbeatDep) -> Response:
+    """Remove a pipeline and its jobs' history, not its destination data (409 while one
+    of its jobs is running)."""
+    sb.remove_pipeline(name)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/pipelines/{name}/jobs",
+    status_code=201,
+    responses=responses(*AUTHED, 404, 409),
+)
+def start_job(name: PipelineName, sb: SyncbeatDep) -> JobView:
+    """Queue a full sync of the pipeline, for a worker (`syncbeat worker`) to run. An
+    unfinished job of the pipeline is requeued with its checkpoint instead."""
+    return sb.enqueue(name)

@@ -1,0 +1,133 @@
+"""`syncbeat serve`: the REST API (and dashboard) under uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import secrets
+import signal
+import socket
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError
+from . import render
+from .app import app, client
+
+_TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host.strip('[]')}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _token(host: str) -> str:
+    """The token from the environment; on a loopback address, a fresh one if none is set.
+    Elsewhere, no token is a usage error: an open API would let anyone on the network
+    read pipelines and cancel jobs."""
+    token = (os.environ.get(_TOKEN_ENV) or "").strip()
+    if token:
+        return token
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"Refusing to serve on {host} without a token: anyone who can reach it could "
+            "read and change your pipelines and jobs.",
+            hint=f"Set {_TOKEN_ENV} to a long random secret (for example the output of "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or serve on "
+            "127.0.0.1.",
+        )
+    token = secrets.token_urlsafe(32)
+    # Shown once, here, and nowhere else (no log, no page).
+    render.err.print(
+        f"{_TOKEN_ENV} is not set, so this server made up a token. Send it as "
+        f"'Authorization: Bearer <token>' (the dashboard asks for it once):",
+        soft_wrap=True,
+    )
+    render.err.print(f"  {token}", soft_wrap=True, markup=False)
+    render.err.print(f"To choose the token, set {_TOKEN_ENV} before `syncbeat serve`.")
+    return token
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler that was
+    # there before: this one, so the command exits 0 instead of dying of the signal.
+    raise KeyboardInterrupt
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to listen on. Anything but a loopback address needs "
+            f"{_TOKEN_ENV} to be set.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
+    ] = 8000,
+) -> None:
+    """Serve the REST API over the job store (OpenAPI docs at /docs).
+
+    Every endpoint but /health needs the bearer token from SYNCBEAT_API_TOKEN; on
+    127.0.0.1 without one, a token is made up and printed once. The API only queues and
+    controls jobs: run `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
+    """
+    token = _token(host)
+    import uvicorn
+
+    from ..api import create_app
+
+    sb = client()
+    url = _url(host, port)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # said once the port is bound, not before
+                render.err.print(
+                    f"Serving the syncbeat API on {url} (docs: {url}/docs) over the job "
+                    f"store {sb.store.masked_url}. Ctrl-C stops it.",
+                    soft_wrap=True,
+                    markup=False,
+                )
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server = Server(
+            uvicorn.Config(
+                create_app(sb, token),
+                host=host,
+                port=port,
+                # No access log: nothing about requests (URLs, headers) is ever logged.
+                access_log=False,
+                log_config=None,  # the CLI's logging setup applies to uvicorn's loggers
+                server_header=False,
+            )
+        )
+        # SystemExit: uvicorn could not start (it said why); KeyboardInterrupt: stopped.
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sb.close()
+    if not server.started:
+        raise ConfigError(
+            f"Could not serve on {url} (the reason is above).",
+            hint="Is the port in use, or the address not this machine's? Choose another "
+            "--port or --host.",
+        )
+    render.err.print("Stopped.")
