@@ -291,6 +291,25 @@ more than the row. Small chunks (libpq's own buffer size) keep both servers stre
 measured on 1M rows: per row 4.1 s, 8 KB 3.5 s, 64 KB 3.8 s, 1 MB 5.1 s."""
 
 
+def choose_mover(
+    source: SqlSource,
+    dest: SqlDestination,
+    statements: Statements,
+    uid: str,
+    epoch: int,
+    *,
+    fenced: bool,
+    before_write: Callable[[], None],
+) -> tuple[Mover, str]:
+    """The fastest mover for these two ends, and why it was chosen (the `plan` event)."""
+    unfit = PgCopyMover.unfit(source, dest)
+    if unfit is None:
+        mover: Mover = PgCopyMover(source, dest, statements, uid, epoch, fenced=fenced)
+        return mover, "PostgreSQL binary COPY pass-through"
+    mover = RowMover(source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write)
+    return mover, f"generic path ({unfit})"
+
+
 def _relay(out: Any, inp: Any) -> None:
     pending: list[Any] = []
     size = 0

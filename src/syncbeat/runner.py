@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from . import drift, events, metrics
 from . import lease as protocol
-from .batches import Moved, Mover, PgCopyMover, RowMover
+from .batches import Moved, Mover, PgCopyMover, choose_mover
 from .checkpoint import Checkpoint
 from .destinations import SqlDestination
 from .destinations import state as dest_state
@@ -32,6 +32,7 @@ from .sizing import BatchSizer
 from .sources import SqlSource
 from .statements import Statements
 from .store import Store
+from .watchdog import Stuck, Watchdog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,24 +68,24 @@ class _Requested(SyncbeatError):
         self.status = status
 
 
-class Stuck(LeaseLost):
-    """The batch made no progress for the batch timeout; the job was given back."""
-
-
 class Runner:
     def __init__(self, store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> None:
         self.store, self.lease, self.spec, self.hooks = store, lease, spec, hooks
         self.source: SqlSource | None = None
         self.dest: SqlDestination | None = None
         self.statements = Statements()
-        self._progress_at: float | None = None
-        self._stuck = False
-        self._stuck_message = ""
+        self.watchdog = Watchdog(
+            lease,
+            spec.batch_timeout,
+            self.statements,
+            self._in_store,
+            lambda exc: self.heartbeat.lost(exc),
+        )
         self.heartbeat = Heartbeat(
             store,
             lease,
             spec.heartbeat_interval,
-            watchdog=self._watchdog,
+            watchdog=self.watchdog.check,
             watchdog_period=spec.batch_timeout / 4,
             enabled=hooks.checkpoints,
         )
@@ -185,8 +186,8 @@ class Runner:
         except Stuck as exc:
             return Outcome("stuck", str(exc))
         except LeaseLost as exc:
-            if self._stuck:  # the watchdog gave the job back: this run's writes are refused
-                return Outcome("stuck", self._stuck_message)
+            if self.watchdog.stuck:  # it gave the job back: this run's writes are refused
+                return Outcome("stuck", self.watchdog.stuck_message)
             log.warning(
                 "lease lost: %s", exc, extra={"action": "lease_lost", "job_id": self.lease.job_id}
             )
@@ -200,65 +201,6 @@ class Runner:
                 if end is not None:
                     end.dispose()
 
-    def _watchdog(self) -> None:
-        """On the heartbeat thread: abandon a batch that made no progress for
-        ``batch_timeout``. The job goes back to the queue (the attempt stays counted, so
-        a job that always hangs ends up failed: once its attempts are used up, it fails
-        here), the statement is cancelled, and this runner stops before its next write."""
-        started = self._progress_at
-        if started is None or self._stuck:
-            return
-        stalled = time.monotonic() - started
-        if stalled <= self.spec.batch_timeout:
-            return
-        self._stuck = True
-        lease = self.lease
-        used_up = lease.attempt >= lease.max_attempts
-        message = (
-            f"batch made no progress for {stalled:.1f}s (batch timeout "
-            f"{self.spec.batch_timeout:g}s): abandoned, "
-            + (
-                f"and all {lease.max_attempts} attempts are used; the job failed"
-                if used_up
-                else "job given back"
-            )
-        )
-
-        def give_back(conn: sa.Connection) -> None:
-            protocol.finish(
-                conn,
-                lease,
-                protocol.FAILED if used_up else protocol.QUEUED,
-                error=message if used_up else None,
-            )
-            events.record(
-                conn, lease.job_id, events.STUCK, message, epoch=lease.epoch, owner=lease.owner
-            )
-            if used_up:
-                events.record(
-                    conn, lease.job_id, events.FAILED, message, epoch=lease.epoch, owner=lease.owner
-                )
-
-        try:
-            self._in_store(give_back)
-        except LeaseLost as exc:
-            # The job was no longer ours to give back: it was taken over while this
-            # process was frozen past its lease. That is what the run ends with, and
-            # records (lease_lost), not a stuck batch given back.
-            self._stuck = False
-            self.heartbeat.lost(exc)
-            self.statements.cancel_all()
-            return
-        except sa.exc.DBAPIError as exc:  # the lease expires, and the reaper requeues it
-            log.warning(
-                "could not give the stuck job back: %s",
-                type(exc.orig).__name__,
-                extra={"action": "stuck", "job_id": self.lease.job_id},
-            )
-        self._stuck_message = message
-        self.heartbeat.lost(Stuck(message))
-        self.statements.cancel_all()
-
     def _run(self) -> Outcome:
         spec, lease = self.spec, self.lease
         self.source = source = SqlSource(
@@ -268,7 +210,7 @@ class Runner:
         for engine in (source.engine, dest.engine):
             self.statements.watch(engine)
         # The watchdog covers the steps before the first batch too: each can hang.
-        self._progress_at = time.monotonic()
+        self.watchdog.progress()
         self._step("opening the source", source.open)
         for warning in source.warnings:
             self._event(events.WARNING, warning)
@@ -282,7 +224,7 @@ class Runner:
             ),
         )
         self.heartbeat.check()
-        self._progress_at = time.monotonic()
+        self.watchdog.progress()
         current = self._step(
             "preparing the destination",
             lambda: dest.prepare(
@@ -299,7 +241,7 @@ class Runner:
             self._finish_destination(checkpoint)
             return self._end("completed", f"{checkpoint.rows_done:,} rows")
 
-        self._progress_at = time.monotonic()
+        self.watchdog.progress()
         total = source.count()
         self._in_store(
             lambda conn: protocol.update(
@@ -336,47 +278,50 @@ class Runner:
     def _mover(self, source: SqlSource, dest: SqlDestination) -> Mover:
         """The fastest way to move batches between these two ends; the choice, and why,
         is an event, so `syncbeat job show` explains a slow sync."""
-        lease, fenced = self.lease, self.hooks.checkpoints
-        unfit = PgCopyMover.unfit(source, dest)
-        if unfit is None:
-            self._event(
-                events.PLAN,
-                "PostgreSQL binary COPY pass-through",
-                {"path": "pg-copy", "columns": self.watch.columns},
-            )
-            return PgCopyMover(source, dest, self.statements, lease.uid, lease.epoch, fenced=fenced)
-        self._event(
-            events.PLAN, f"generic path ({unfit})", {"path": "rows", "columns": self.watch.columns}
-        )
-        return RowMover(
+        lease = self.lease
+        mover, why = choose_mover(
             source,
             dest,
             self.statements,
             lease.uid,
             lease.epoch,
-            fenced=fenced,
+            fenced=self.hooks.checkpoints,
             before_write=self.heartbeat.check,
         )
+        path = "pg-copy" if isinstance(mover, PgCopyMover) else "rows"
+        self._event(events.PLAN, why, {"path": path, "columns": self.watch.columns})
+        return mover
 
-    def _step(self, doing: str, action: Callable[[], T], *, destination: bool = False) -> T:
-        """A step before or after the batches, retried on transient errors with the
-        batches' backoff: an outage as a job starts or ends must not fail it any more
-        than one between two batches does. Each step can run again: opening reads the
-        catalogue, preparing re-fences with the same epoch, finishing sets a status."""
+    def _retried(self, what: str, data: dict[str, Any], action: Callable[[int], T]) -> T:
+        """Run ``action`` (given the retries so far), retrying transient errors with the
+        batches' backoff; each retry is an event. A lost lease or a stuck batch is not
+        retried: the heartbeat check before each try raises it."""
+        retries = 0
 
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            nonlocal retries
             self.heartbeat.check()
-            message = f"{doing}: try {attempt} failed, retrying in {wait:.1f}s: {exc}"
-            self._event(events.RETRY, message, {"step": doing, "attempt": attempt, "wait": wait})
+            retries = attempt
+            if "batch" in data:
+                metrics.batch_retried()
+            message = f"{what} try {attempt} failed, retrying in {wait:.1f}s: {exc}"
+            self._event(events.RETRY, message, {**data, "attempt": attempt, "wait": wait})
             self.hooks.on_message(message)
 
         def attempt() -> T:
-            self._progress_at = time.monotonic()
+            self.watchdog.progress()
             self.heartbeat.check()
-            return action()
+            return action(retries)
 
+        return retrying(self.spec.batch_max_retries, on_retry)(attempt)
+
+    def _step(self, doing: str, action: Callable[[], T], *, destination: bool = False) -> T:
+        """A step before or after the batches, retried like a batch: an outage as a job
+        starts or ends must not fail it any more than one between two batches does. Each
+        step can run again: opening reads the catalogue, preparing re-fences with the
+        same epoch, finishing sets a status."""
         try:
-            return retrying(self.spec.batch_max_retries, on_retry)(attempt)
+            return self._retried(f"{doing}:", {"step": doing}, lambda retries: action())
         except sa.exc.DBAPIError as exc:
             if not is_transient(exc):
                 raise
@@ -409,42 +354,23 @@ class Runner:
 
     def _batch(self, before: Checkpoint, size: int) -> Moved:
         """Move one batch, retrying transient errors with backoff."""
-        retries = 0
-
-        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
-            nonlocal retries
-            self.heartbeat.check()  # a lost lease (or a stuck batch) is not retried
-            metrics.batch_retried()
-            retries = attempt
-            message = (
-                f"batch {before.batch_index + 1} try {attempt} failed, retrying "
-                f"in {wait:.1f}s: {exc}"
-            )
-            self._event(
-                events.RETRY,
-                message,
-                {"batch": before.batch_index + 1, "attempt": attempt, "wait": wait},
-            )
-            self.hooks.on_message(message)
-
+        number = before.batch_index + 1
         tried_at = time.monotonic()
 
-        def attempt() -> Moved:
+        def move(retries: int) -> Moved:
             nonlocal tried_at
-            self._progress_at = tried_at = time.monotonic()
-            self.heartbeat.check()
+            tried_at = time.monotonic()
             return self.mover.move(before, size, retries)
 
         try:
-            moved = retrying(self.spec.batch_max_retries, on_retry)(attempt)
+            moved = self._retried(f"batch {number}", {"batch": number}, move)
         except LeaseLost as exc:
             metrics.batch_ended("stuck" if isinstance(exc, Stuck) else "fenced")
             raise
         except TransientError as exc:
             metrics.batch_ended("failed")
             raise TransientError(
-                f"Batch {before.batch_index + 1} failed after {self.spec.batch_max_retries} "
-                f"retries: {exc.message}",
+                f"Batch {number} failed after {self.spec.batch_max_retries} retries: {exc.message}",
                 hint="The job keeps its checkpoint; run it again once the problem is fixed.",
             ) from None
         except Exception:
