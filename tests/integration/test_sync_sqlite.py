@@ -111,3 +111,35 @@ def test_upsert_without_any_key_is_refused_before_writing(
         assert not sa.inspect(conn).has_table("log")
     engine.dispose()
     sb.close()
+
+
+def test_replace_finish_tried_again_after_a_lost_commit_answer_changes_nothing(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """The swap of a replace-mode job committed, but its answer was lost: the runner
+    tries the finishing step again. That try must see the work done, not fail the job
+    on a staging table that is no longer there."""
+    from syncbeat.destinations import SqlDestination
+    from syncbeat.store.schema import jobs
+
+    _source(sqlite_url, 300)
+    sb = Syncbeat(store_url)
+    spec = PipelineSpec(
+        name="items",
+        source_url=sqlite_url,
+        source_table="items",
+        dest_url=sqlite_url2,
+        dest_table="items",
+        mode="replace",
+        batch_size=100,
+    )
+    job, outcome = sb.sync(spec)
+    assert outcome.status == "completed", outcome.message
+    with sb.store.begin() as conn:
+        uid = conn.execute(sa.select(jobs.c.uid).where(jobs.c.id == job.id)).scalar_one()
+    dest = SqlDestination(sqlite_url2, "items", "replace")
+    try:
+        dest.finish(uid, job.lease_epoch)  # the retry
+    finally:
+        dest.dispose()
+    assert table_rows(sqlite_url2, "items", ["id"]) == table_rows(sqlite_url, "items", ["id"])

@@ -323,7 +323,10 @@ class SqlDestination:
         with self.engine.begin() as conn:
             # PostgreSQL and SQLite run DDL in transactions: the swap and the state
             # change commit together, and readers see the old table or the new one.
+            was = state.status(conn, uid)
             state.set_status(conn, uid, epoch, state.DONE)
+            if was == state.DONE and not sa.inspect(conn).has_table(staging, schema=self.schema):
+                return  # tried again after a swap whose commit answer was lost: it is done
             q = self.engine.dialect.identifier_preparer
             full = (
                 (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}")

@@ -132,6 +132,11 @@ def advance(
     )
 
 
+def status(conn: sa.Connection, uid: str) -> str | None:
+    """The job's status here (running, swapping, done), or None before its first fence."""
+    return conn.execute(sa.select(state_table.c.status).where(_where(uid))).scalar()
+
+
 def set_status(conn: sa.Connection, uid: str, epoch: int, status: str) -> None:
     moved = conn.execute(
         state_table.update()
