@@ -32,6 +32,13 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $@
 
+# `make chaos`: the seeded chaos suite on its own (tests/chaos; needs the PostgreSQL and
+# MariaDB servers). CHAOS_ARGS="--seed 1234" replays a run; "--soak 30" runs 30 minutes.
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: $(VENV)/.installed
+	$(VENV)/bin/python -m tests.chaos.runner $(CHAOS_ARGS)
+
 .PHONY: bench
 bench: $(VENV)/.bench-installed
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)

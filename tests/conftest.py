@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -124,6 +125,24 @@ def table_rows(url: str, table: str, key: Sequence[str]) -> list[tuple[Any, ...]
         return [tuple(normalise(v) for v in row) for row in rows_in_key_order(engine, table, key)]
     finally:
         engine.dispose()
+
+
+def execute(url: str, *statements: str) -> None:
+    """Run SQL on a test database, as its owner, in one transaction."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def syncbeat_command() -> list[str]:

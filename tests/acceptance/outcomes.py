@@ -55,17 +55,6 @@ def count_rows(url: str, table: str) -> int:
         engine.dispose()
 
 
-def execute(url: str, *statements: str) -> None:
-    """Run SQL on a test database, as its owner, in one transaction."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
-
-
 def store_contents(store: str) -> tuple[list[Any], list[Any]]:
     """(pipelines, jobs) of a store, read through the library."""
     sb = Syncbeat(store)

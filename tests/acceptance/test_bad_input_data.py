@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.acceptance.outcomes import execute, fails, has_table, only_job, output
-from tests.conftest import run_cli, table_rows
+from tests.acceptance.outcomes import fails, has_table, only_job, output
+from tests.conftest import execute, run_cli, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

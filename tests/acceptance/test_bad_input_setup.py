@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.destinations import state as dest_state
 from syncbeat.store.store import SCHEMA_VERSION
-from tests.acceptance.outcomes import execute, fails, has_table, output
-from tests.conftest import PG_URL, run_cli, syncbeat_command, table_rows
+from tests.acceptance.outcomes import fails, has_table, output
+from tests.conftest import PG_URL, execute, run_cli, syncbeat_command, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

@@ -18,8 +18,8 @@ import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.progress import Snapshot
-from tests.acceptance.outcomes import execute, fails, has_table, only_job, output
-from tests.conftest import run_cli, table_rows
+from tests.acceptance.outcomes import fails, has_table, only_job, output
+from tests.conftest import execute, run_cli, table_rows
 
 BATCH = 4
 NAME = "items"

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat.destinations import state as dest_state
-from tests.acceptance.outcomes import execute, fails, output, run_all
-from tests.conftest import PG_URL, run_cli, table_rows
+from tests.acceptance.outcomes import fails, output, run_all
+from tests.conftest import PG_URL, execute, run_cli, table_rows
 
 pytestmark = pytest.mark.postgres
 

@@ -31,7 +31,7 @@ from syncbeat.errors import LeaseLost
 from syncbeat.lease import Lease, Owner
 from syncbeat.models import EventView
 from syncbeat.store.schema import jobs
-from tests.conftest import FreshDatabases, run_cli, syncbeat_command, table_rows
+from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -79,16 +79,6 @@ def sb(dbs: tuple[str, str, str]) -> Iterator[Syncbeat]:
     client.close()
 
 
-def _execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
-
-
 def _scalar(url: str, statement: str) -> Any:
     engine = sa.create_engine(url)
     try:
@@ -99,7 +89,7 @@ def _scalar(url: str, statement: str) -> Any:
 
 
 def make_source(url: str, table: str, rows: int) -> None:
-    _execute(
+    execute(
         url,
         f"CREATE TABLE {table} (id integer PRIMARY KEY, payload text NOT NULL, "
         "amount numeric(12,2), created timestamp)",
@@ -112,7 +102,7 @@ def make_source(url: str, table: str, rows: int) -> None:
 
 def make_dest(url: str, table: str) -> None:
     """A destination table with no key at all: a row appended twice stays twice."""
-    _execute(
+    execute(
         url,
         f"CREATE TABLE {table} (id integer NOT NULL, payload text NOT NULL, "
         "amount numeric(12,2), created timestamp)",

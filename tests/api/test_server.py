@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from syncbeat import Syncbeat
 from syncbeat.api import auth, create_app
 from syncbeat.cli import serve as serve_command
 from syncbeat.worker import WorkerSettings
-from tests.conftest import FreshDatabases, syncbeat_command
+from tests.conftest import FreshDatabases, free_port, syncbeat_command
 
 from .conftest import AUTH, TOKEN, assert_error, make_client, pipeline_body
 
@@ -80,12 +79,6 @@ def test_serve_reads_the_token_from_the_variable_the_api_names() -> None:
     assert serve_command._TOKEN_ENV == auth.TOKEN_ENV == "SYNCBEAT_API_TOKEN"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _serve(store: str, port: int, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "SYNCBEAT_API_TOKEN"}
     full_env.update(SYNCBEAT_STORE=store, COLUMNS="200", NO_COLOR="1", **env)
@@ -125,7 +118,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def test_serve_runs_the_api(tmp_path: Path, _sqlite_store_template: Path) -> None:
     """Two servers, started together (each start costs a second or two): one with the
     token from the environment, one that makes its token up and prints it once."""
-    ports = {"env": _free_port(), "made_up": _free_port()}
+    ports = {"env": free_port(), "made_up": free_port()}
     urls = {kind: f"http://127.0.0.1:{port}" for kind, port in ports.items()}
     procs = {}
     for kind, port in ports.items():
@@ -156,7 +149,7 @@ def test_serve_runs_the_api(tmp_path: Path, _sqlite_store_template: Path) -> Non
 
 def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     store = tmp_path / "store.db"
-    port = _free_port()
+    port = free_port()
     proc = _serve(f"sqlite:///{store}", port, {}, "--host", "0.0.0.0")
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err

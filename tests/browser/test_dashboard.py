@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,11 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from playwright.sync_api import Page, expect, sync_playwright
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import IN_CI, run_cli, syncbeat_command, table_rows
+from tests.conftest import IN_CI, execute, free_port, run_cli, syncbeat_command, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -123,12 +121,6 @@ def processes(store_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
         print(procs.diagnostics())  # shown by pytest when the test failed
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until_serving(base: str, procs: Processes, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,16 +132,6 @@ def wait_until_serving(base: str, procs: Processes, timeout: float = 20) -> None
                 return
         time.sleep(0.1)
     pytest.fail(f"`syncbeat serve` did not answer /health in {timeout} s\n{procs.diagnostics()}")
-
-
-def execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def keep_screenshot(shot: Path) -> None:

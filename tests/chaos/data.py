@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec
-from tests.conftest import MARIADB_URL, PG_URL, FreshDatabases
+from tests.conftest import MARIADB_URL, PG_URL, FreshDatabases, execute
 
 Row = tuple[Any, ...]
 COLUMNS = ("id", "name", "price", "qty", "created", "flag", "note")
@@ -142,16 +142,6 @@ MARIA_COLUMNS = (
     "flag BOOLEAN, note TEXT"
 )
 MARIA_OPTIONS = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-
-
-def _execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def load_sources(dbs: Databases, rows: list[Row]) -> None:
@@ -273,13 +263,13 @@ class Pipe:
         """Append destinations exist beforehand, without a key; upsert ones are made by
         syncbeat (with the key as primary key). Drops what an earlier round left."""
         url = self.dest_url(dbs)
-        _execute(url, f"DROP TABLE IF EXISTS {self.dest_table}")
+        execute(url, f"DROP TABLE IF EXISTS {self.dest_table}")
         if self.mode != "append":
             return
         if self.dest == "pg":
-            _execute(url, f"CREATE TABLE {self.dest_table} (id integer NOT NULL, {PG_COLUMNS})")
+            execute(url, f"CREATE TABLE {self.dest_table} (id integer NOT NULL, {PG_COLUMNS})")
         else:
-            _execute(
+            execute(
                 url,
                 f"CREATE TABLE {self.dest_table} (id INT NOT NULL, {MARIA_COLUMNS}) "
                 f"{MARIA_OPTIONS}",

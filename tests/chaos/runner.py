@@ -332,13 +332,45 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.chaos.runner", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--seed", type=int, default=random.SystemRandom().randrange(2**31))
-    parser.add_argument("--soak", type=float, metavar="MINUTES", help="run rounds this long")
-    parser.add_argument("--rows", type=int, default=Config.rows, help="rows per source")
-    parser.add_argument("--workers", type=int, default=Config.workers)
-    parser.add_argument("--faults", type=int, default=Config.faults, help="outside faults/round")
-    parser.add_argument("--min-faults", type=int, default=Config.min_faults)
-    parser.add_argument("--keep", action="store_true", help="keep databases and logs")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=random.SystemRandom().randrange(2**31),
+        help="the seed of the data and the fault schedule; a failed run prints its own "
+        "(default: random)",
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="run round after round (each into fresh destination tables) for this long; "
+        "default: one round",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=Config.rows, help="rows per source (default %(default)s)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=Config.workers,
+        help="worker processes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--faults",
+        type=int,
+        default=Config.faults,
+        help="kills, freezes and connection cuts per round, besides the injected faults "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-faults",
+        type=int,
+        default=Config.min_faults,
+        help="fewer faults in all than this fails the run (default %(default)s)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the databases and worker logs afterwards"
+    )
     args = parser.parse_args(argv)
     config = Config(
         seed=args.seed,

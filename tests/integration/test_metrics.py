@@ -29,7 +29,7 @@ from syncbeat.checkpoint import Checkpoint
 from syncbeat.destinations import state as dest_state
 from syncbeat.errors import LeaseLost
 from syncbeat.lease import Lease
-from tests.conftest import FreshDatabases, run_cli, syncbeat_command
+from tests.conftest import FreshDatabases, free_port, run_cli, syncbeat_command
 
 ROWS = 2_000
 BATCH = 100
@@ -349,12 +349,6 @@ def test_a_store_that_is_gone_reports_store_down_and_the_counters_still(
 
 
 # -- `syncbeat worker --metrics-port` -----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(port: int) -> tuple[dict[str, Any], str] | None:
