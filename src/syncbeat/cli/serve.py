@@ -80,9 +80,11 @@ def serve(
         int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
     ] = 8000,
 ) -> None:
-    """Serve the REST API over the job store (OpenAPI docs at /docs).
+    """Serve the live dashboard (at /) and the REST API over the job store (OpenAPI
+    docs at /docs, Prometheus metrics at /metrics).
 
-    Every endpoint but /health needs the bearer token from SYNCBEAT_API_TOKEN; on
+    Every endpoint but /health needs the bearer token from SYNCBEAT_API_TOKEN (the
+    dashboard asks for it once and keeps a session cookie); on
     127.0.0.1 without one, a token is made up and printed once. The API only queues and
     controls jobs: run `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
     """
