@@ -62,6 +62,15 @@ _RULES = (
         words=("cannot contain nul",),
     ),
     _Rule(
+        "The source holds a date or time that Python cannot represent (PostgreSQL's "
+        "infinity, a year before 1 or after 9999, or 24:00). Read the table through a "
+        "--query that maps it to a value or NULL (SELECT id, CASE WHEN col = 'infinity' "
+        "THEN NULL ELSE col END AS col, ...), or pass it as text (col::text AS col). "
+        "Between PostgreSQL databases with the same column types, syncbeat's COPY path "
+        "copies such values as they are.",
+        words=("(after year 10k)", "(before year 1)", "not supported by python"),
+    ),
+    _Rule(
         "The source holds text that is not valid UTF-8. Repair those rows, or read the "
         "column as bytes with a --query (SELECT CAST(col AS BLOB) AS col, ...).",
         words=("could not decode to utf-8",),

@@ -122,6 +122,26 @@ def test_nul_byte_in_text_bound_for_postgresql(
     _kept_only_the_first_batch(store_url, pg_url, TEXTS)
 
 
+@PG
+def test_a_postgresql_date_python_cannot_hold(store_url: str, pg_url: str, sqlite_url: str) -> None:
+    """'infinity' has no Python date: the job fails on that batch, saying how to map it
+    in a --query; doing so then copies every row."""
+    dates = [f"2024-01-0{i}" for i in range(1, 8)]  # as SQLite keeps dates: ISO text
+    _source(pg_url, "DATE", dates, "'infinity'")
+    result = _sync(store_url, pg_url, sqlite_url)
+    fails(result, 1, "date too large", "--query that maps it")
+    _kept_only_the_first_batch(store_url, sqlite_url, dates)
+
+    mapped = "SELECT id, CASE WHEN val = 'infinity' THEN NULL ELSE val END AS val FROM items"
+    again = run_cli(
+        "sync", "--from", pg_url, "--query", mapped, "--key", "id", "--to", sqlite_url,
+        "--to-table", "mapped", store=store_url,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = dict(table_rows(sqlite_url, "mapped", ["id"]))
+    assert rows[BAD_ID] is None and len(rows) == len(dates) + 1
+
+
 def test_invalid_utf8_from_sqlite(store_url: str, sqlite_url: str, sqlite_url2: str) -> None:
     _source(sqlite_url, "TEXT", TEXTS, "CAST(X'61FF62' AS TEXT)")
     result = _sync(store_url, sqlite_url, sqlite_url2)
