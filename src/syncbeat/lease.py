@@ -130,7 +130,7 @@ def claim(
     ``running`` under another owner) from a claim of a queued job.
     """
     picked = conn.execute(
-        sa.select(jobs.c.id, jobs.c.status)
+        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch)
         .where(_claimable(job_id, dead_owners, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
@@ -141,7 +141,13 @@ def claim(
     row = (
         conn.execute(
             jobs.update()
-            .where(jobs.c.id == picked.id)
+            # Conditional on what was picked, like every protocol write: on an engine
+            # that ignored the row lock, a claim that lost the race updates nothing.
+            .where(
+                jobs.c.id == picked.id,
+                jobs.c.status == picked.status,
+                jobs.c.lease_epoch == picked.lease_epoch,
+            )
             .values(
                 status=RUNNING,
                 owner=owner,
@@ -156,8 +162,10 @@ def claim(
             .returning(jobs)
         )
         .mappings()
-        .one()
+        .first()
     )
+    if row is None:
+        return None
     if picked.status == RUNNING:
         metrics.lease_taken_over()
     lease = Lease(

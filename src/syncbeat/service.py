@@ -309,6 +309,11 @@ class Syncbeat:
     # -- pause, resume, cancel ------------------------------------------------------------
 
     def _request(self, job_id: int, action: str) -> JobView:
+        while not self._try_request(job_id, action):
+            pass  # the job changed between our read and our write: decide again
+        return self.job(job_id, events=0)
+
+    def _try_request(self, job_id: int, action: str) -> bool:
         with self.store.begin() as conn:
             row = self._row(conn, job_id)
             status = row["status"]
@@ -323,8 +328,16 @@ class Syncbeat:
                     else None,
                 )
             target = transitions[status]
+            # Both writes are conditional on the status (and lease) just read: a job that
+            # finished or changed hands meanwhile is looked at again, never overwritten.
+            same = sa.and_(
+                jobs.c.id == job_id,
+                jobs.c.status == status,
+                jobs.c.lease_epoch == row["lease_epoch"],
+            )
             if target is None:  # running: the runner honours it at the next batch
-                conn.execute(jobs.update().where(jobs.c.id == job_id).values(requested=action))
+                if not conn.execute(jobs.update().where(same).values(requested=action)).rowcount:
+                    return False
                 events.record(conn, job_id, events.REQUESTED, f"{action} requested")
             else:
                 values: dict[str, Any] = {"status": target, "updated_at": clock.now()}
@@ -332,18 +345,15 @@ class Syncbeat:
                     values.update(attempt=0, last_error=None, finished_at=None)
                 if target == "cancelled":
                     values["finished_at"] = clock.now()
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status == status)
-                    .values(**values)
-                )
+                if not conn.execute(jobs.update().where(same).values(**values)).rowcount:
+                    return False
                 events.record(
                     conn,
                     job_id,
                     {"queued": "requeued"}.get(target, target),
                     f"{_DONE[action]} by request",
                 )
-        return self.job(job_id, events=0)
+        return True
 
     def pause(self, job_id: int) -> JobView:
         return self._request(job_id, "pause")
