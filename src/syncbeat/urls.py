@@ -38,9 +38,10 @@ _DEFAULT_DRIVERS = {
 def resolve(url: str) -> str:
     """Replace every ``${VAR}`` with the variable's value; a missing variable is an error.
 
-    In the user name and password a value stands for itself, whatever it holds: it is
-    percent-encoded, so that a password such as ``p@ss/word#1`` is not read as the start
-    of a host, path or fragment (which would also show part of it in an error)."""
+    In the user name and password, and in query parameters (``?password=${PW}``), a
+    value stands for itself, whatever it holds: it is percent-encoded, so that a
+    password such as ``p@ss/word#1`` or ``se&cret`` is not read as the start of a host,
+    path, fragment or another parameter (which would also show part of it in an error)."""
 
     def value(match: re.Match[str], *, encode: bool = False) -> str:
         name = match.group(1)
@@ -52,22 +53,32 @@ def resolve(url: str) -> str:
             )
         return quote(os.environ[name], safe="") if encode else os.environ[name]
 
-    userinfo = _USERINFO.match(url)
+    def encoded(part: str) -> str:
+        return _VAR.sub(lambda m: value(m, encode=True), part)
+
+    base, question, query = url.partition("?")
+    userinfo = _USERINFO.match(base)
     if userinfo is None:
-        return _VAR.sub(value, url)
-    start, end = userinfo.span(2)
-    secret = _VAR.sub(lambda m: value(m, encode=True), url[start:end])
-    return _VAR.sub(value, url[:start]) + secret + _VAR.sub(value, url[end:])
+        resolved = _VAR.sub(value, base)
+    else:
+        start, end = userinfo.span(2)
+        resolved = (
+            _VAR.sub(value, base[:start]) + encoded(base[start:end]) + _VAR.sub(value, base[end:])
+        )
+    return resolved + question + encoded(query)
 
 
-def parse(url: str) -> URL:
-    """Parse a resolved URL, mapping bare dialect names to the drivers syncbeat ships."""
+def parse(url: str, *, as_written: str | None = None) -> URL:
+    """Parse a resolved URL, mapping bare dialect names to the drivers syncbeat ships.
+
+    An error shows ``as_written`` (the URL before ``${VAR}`` was resolved), masked:
+    never a variable's value."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         why = "" if isinstance(exc, ArgumentError) else " (its port is not a number)"
         raise ConnectionUrlError(
-            f"{mask(url)!r} is not a connection URL{why}.",
+            f"{mask(as_written or url)!r} is not a connection URL{why}.",
             hint="Write it as dialect://user:password@host:port/database, for example "
             "postgresql://app@localhost/shop or sqlite:///data.db.",
         ) from None
@@ -101,7 +112,7 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
             hint="Put the password in an environment variable and write ${VAR} in the "
             "URL, or give the URL again on the command line.",
         )
-    parsed = parse(resolve(url))
+    parsed = parse(resolve(url), as_written=url)
     try:
         return sa.create_engine(parsed, **kwargs)
     except NoSuchModuleError:

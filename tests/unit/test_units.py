@@ -81,6 +81,19 @@ def test_resolve_substitutes_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert urls.resolve("postgresql://app:pa$s@db/x") == "postgresql://app:pa$s@db/x"
 
 
+def test_a_query_parameter_secret_stays_whole_and_out_of_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ${VAR} value in ?password= is one parameter's value, whatever it holds, and an
+    error about the URL shows the reference, never a piece of the value."""
+    monkeypatch.setenv("SB_UNIT_PW", "se&cret=x")
+    url = "postgresql://db/shop?password=${SB_UNIT_PW}"
+    assert urls.parse(urls.resolve(url)).query["password"] == "se&cret=x"
+    with pytest.raises(ConnectionUrlError) as caught:
+        urls.create_engine("postgresql://db:notaport/shop?password=${SB_UNIT_PW}")
+    assert "cret" not in caught.value.message and "${SB_UNIT_PW}" in caught.value.message
+
+
 def test_resolve_names_a_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SB_UNIT_SET", "x")
     monkeypatch.delenv("SB_UNIT_MISSING", raising=False)

@@ -42,7 +42,7 @@ class SqlDestination:
         if mode not in MODES:
             raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}.")
         self.url, self.table_name, self.mode = url, table, mode
-        backend = urls.parse(urls.resolve(url)).get_backend_name()
+        backend = urls.parse(urls.resolve(url), as_written=url).get_backend_name()
         # LOAD DATA LOCAL must be allowed by the client before the server can accept it.
         extra = {"connect_args": {"local_infile": True}} if backend in ("mysql", "mariadb") else {}
         self.engine = urls.create_engine(url, pool_pre_ping=True, **extra)
