@@ -94,7 +94,9 @@ def mask(url: str) -> str:
     url = _PASSWORD_PARAM.sub(
         lambda m: m.group(0) if _VAR.fullmatch(m.group(2)) else f"{m.group(1)}{MASK}", url
     )
-    match = re.match(r"^([^:/]+://[^:/@]*:)([^@]*)(@.*)$", url, flags=re.DOTALL)
+    # The password runs to the last @, as the URL parser reads it: an @ inside it must
+    # not leave its tail unmasked (a later @ in a query hides more, never less).
+    match = re.match(r"^([^:/]+://[^:/@]*:)(.*)(@[^@]*)$", url, flags=re.DOTALL)
     if not match or not match.group(2) or _VAR.fullmatch(match.group(2)):
         return url
     return f"{match.group(1)}{MASK}{match.group(3)}"

@@ -42,6 +42,7 @@ from syncbeat.pipeline import PipelineSpec, default_name
             "mysql+pymysql://root:***@127.0.0.1:3306/x",
         ),
         ("mysql://u:p:w/x@h/d", "mysql://u:***@h/d"),  # ':' and '/' inside the password
+        ("postgresql://app:p@ss@db/x", "postgresql://app:***@db/x"),  # '@' inside it
         ("postgresql://:s3cret@db/shop", "postgresql://:***@db/shop"),
         # A reference names a secret, it is not one: kept as written.
         ("postgresql://app:${PGPASS}@db/shop", "postgresql://app:${PGPASS}@db/shop"),
