@@ -157,10 +157,13 @@ class PgCopyMover(Mover):
         where, params = self._after(after)
         with self.dest.engine.connect() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cur.execute(
-                sql.SQL("SELECT 1 FROM {t} WHERE {w} LIMIT 1").format(t=self.target, w=where),
-                params,
-            )
+            try:
+                cur.execute(
+                    sql.SQL("SELECT 1 FROM {t} WHERE {w} LIMIT 1").format(t=self.target, w=where),
+                    params,
+                )
+            except _PsycopgError as exc:  # a raw cursor: classified like every batch error
+                raise as_driver_error(exc, "SELECT") from None
             self.staged = cur.fetchone() is not None
 
     @staticmethod

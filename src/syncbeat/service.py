@@ -70,6 +70,19 @@ class Syncbeat:
         ``exists=False`` only creates (PipelineExists if the name is taken),
         ``exists=True`` only updates (PipelineNotFound if there is none)."""
         stored = spec.stored().model_dump()
+        try:
+            self._write_pipeline(spec, stored, exists)
+        except sa.exc.IntegrityError:
+            # Another caller created it between our look and our insert.
+            if exists is not False:
+                return self.save_pipeline(spec, exists=exists)
+            raise PipelineExists(
+                f"There is already a pipeline named {spec.name!r}.",
+                hint="Choose another name, or change that pipeline instead.",
+            ) from None
+        return self.pipeline(spec.name)
+
+    def _write_pipeline(self, spec: PipelineSpec, stored: Any, exists: bool | None) -> None:
         with self.store.begin() as conn:
             now = clock.now()
             found = conn.execute(
@@ -97,7 +110,6 @@ class Syncbeat:
                         name=spec.name, spec=stored, created_at=now, updated_at=now
                     )
                 )
-        return self.pipeline(spec.name)
 
     def pipeline(self, name: str) -> PipelineView:
         with self.store.begin() as conn:

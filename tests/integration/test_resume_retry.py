@@ -418,3 +418,38 @@ def test_simultaneous_enqueues_share_one_job(
     store.close()
     assert failures == []
     assert len(answers) == 8 and len(set(answers)) == 1
+
+
+def test_simultaneous_creates_of_one_pipeline_give_one_pipeline_and_clear_refusals(
+    pg_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """What two `POST /pipelines` of one name at once do: one creates it, the others are
+    told the name is taken (the API's 409), none fails on the store's unique key."""
+    from syncbeat import PipelineExists
+
+    barrier = threading.Barrier(6)
+    created: list[str] = []
+    failures: list[BaseException] = []
+
+    def create() -> None:
+        caller = Syncbeat(pg_url)
+        try:
+            barrier.wait()
+            created.append(
+                caller.save_pipeline(spec_for(sqlite_url, sqlite_url2), exists=False).name
+            )
+        except PipelineExists:
+            pass
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            caller.close()
+
+    Syncbeat(pg_url).close()  # the store's schema first, so the callers race on the insert
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert created == ["resumable"]
