@@ -84,8 +84,8 @@ def serve(
     docs at /docs, Prometheus metrics at /metrics).
 
     Every endpoint but /health needs the bearer token from SYNCBEAT_API_TOKEN (the
-    dashboard asks for it once and keeps a session cookie); on
-    127.0.0.1 without one, a token is made up and printed once. The API only queues and
+    dashboard asks for it once and keeps a session cookie); on a loopback address
+    without one, a token is made up and printed once. The API only queues and
     controls jobs: run `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
     """
     token = _token(host)
