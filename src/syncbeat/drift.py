@@ -96,6 +96,7 @@ class Watch:
         """``started_with``: the columns recorded when the job started, for a job that
         has committed batches; a difference fails the run before it writes."""
         self.source, self.job_id = source, job_id
+        self._just_read = True  # the first boundary comes right after: no need to look
         try:
             self.columns = current(source)
         except sa.exc.DBAPIError as exc:
@@ -107,7 +108,8 @@ class Watch:
 
     def check(self) -> None:
         """At a batch boundary: fail if the source table changed since the run began."""
-        if self.source.table_name is None:
+        if self.source.table_name is None or self._just_read:
+            self._just_read = False
             return
         try:
             now = current(self.source)

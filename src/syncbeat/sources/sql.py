@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -255,14 +256,19 @@ class SqlSource:
             log.warning("cannot count source rows: %s", exc.orig, extra={"action": "count"})
             return None
 
-    def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
-        """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
-        faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
-        # Each column selected so that its value arrives exactly (JSON as its text...).
-        exact = [
+    @functools.cached_property
+    def _exact_columns(self) -> list[sa.ColumnElement[Any]]:
+        """Each column as selected so that its value arrives exactly (JSON as its
+        text...): fixed once the source is open, so built once, not per batch."""
+        return [
             typemap.read_expression(c, self.dialect, is_key=c.key in self.key)
             for c in self.selectable.c
         ]
+
+    def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
+        """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
+        faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
+        exact = self._exact_columns
         if not self.key:
             offset = int(last[0]) if last else 0
             page = paging.offset_query(self.selectable, offset, batch_size)
