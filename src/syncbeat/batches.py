@@ -27,6 +27,7 @@ from .destinations import state as dest_state
 from .destinations.bulk import pg_stage, pg_upsert_from
 from .retry import as_driver_error, classify
 from .sources import SqlSource
+from .sources.sql import pg_regclass
 from .statements import Statements
 
 log = logging.getLogger(__name__)
@@ -353,13 +354,7 @@ def _column_types(
                 "LEFT JOIN pg_type et ON et.oid = at.typelem AND at.typcategory = 'A' "
                 "WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND NOT a.attisdropped"
             ),
-            {"t": _quote_regclass(table)},
+            {"t": pg_regclass(table)},
         ).all()
     wanted = {c.name for c in columns}
     return {name: (typ, bool(builtin)) for name, typ, builtin in rows if name in wanted}
-
-
-def _quote_regclass(name: str) -> str:
-    schema, _, table = name.rpartition(".")
-    quoted = '"' + table.replace('"', '""') + '"'
-    return f'"{schema}".{quoted}' if schema else quoted

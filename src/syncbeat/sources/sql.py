@@ -226,13 +226,6 @@ class SqlSource:
         names = [c.name for c in self.columns]
         return [names.index(k) for k in self.key]
 
-    def _regclass(self, conn: sa.Connection) -> str:
-        """The table's name as to_regclass reads it: each part quoted, so that a name
-        with capitals, dots or quotes means this table (to_regclass parses its text)."""
-        quote = conn.dialect.identifier_preparer.quote_identifier
-        schema, _, name = (self.table_name or "").rpartition(".")
-        return ".".join(quote(part) for part in (schema, name) if part)
-
     def count(self) -> int | None:
         """rows_total for progress; an estimate is enough, so failures only log.
 
@@ -243,7 +236,7 @@ class SqlSource:
                 if self.dialect == "postgresql" and self.table_name is not None:
                     estimate = conn.execute(
                         sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
-                        {"t": self._regclass(conn)},
+                        {"t": pg_regclass(self.table_name)},
                     ).scalar()
                     if estimate is not None and estimate >= ESTIMATE_ABOVE:
                         return int(estimate)
@@ -280,3 +273,11 @@ class SqlSource:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def pg_regclass(name: str) -> str:
+    """A table name (``schema.table`` or ``table``) as PostgreSQL's to_regclass() reads
+    it: each part quoted, so that a name with capitals, dots or quotes means this table
+    (to_regclass parses its text) and nothing else."""
+    schema, _, table = name.rpartition(".")
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table) if part)
