@@ -26,6 +26,8 @@ from .store.schema import jobs
 QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
 FINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+STATUSES = (RUNNING, QUEUED, PAUSED, FAILED, COMPLETED, CANCELLED)
+"""Every job status, in the order people watch them: what needs attention first."""
 
 
 @dataclass(frozen=True)

@@ -189,25 +189,19 @@ class StoreFigures:
 
 def store_figures(sb: Syncbeat) -> StoreFigures:
     """The job store's state as gauges see it, timed by the store's clock."""
-    from .lease import CANCELLED, COMPLETED, FAILED, PAUSED, QUEUED, RUNNING
+    from .lease import RUNNING
 
+    counts = sb.job_counts()
     running = jobs.c.status == RUNNING
     with sb.store.begin() as conn:
-        counts: dict[str, int] = {
-            status: count
-            for status, count in conn.execute(
-                sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)
-            )
-        }
         age, expired = conn.execute(
             sa.select(
                 sa.func.max(clock.now() - jobs.c.heartbeat_at),
                 sa.func.count().filter(jobs.c.lease_expires_at < clock.now()),
             ).where(running)
         ).one()
-    states = (QUEUED, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED)
     return StoreFigures(
-        jobs_by_state={state: int(counts.get(state, 0)) for state in states},
+        jobs_by_state=counts,
         heartbeat_age_max=max(0.0, float(age or 0.0)),
         lease_expired=int(expired or 0),
         workers_alive=sum(1 for worker in sb.workers() if worker.alive),

@@ -293,14 +293,16 @@ class Syncbeat:
             return int(conn.execute(query).scalar_one())
 
     def job_counts(self, *, pipeline: str | None = None) -> dict[str, int]:
-        """How many jobs are in each status (statuses with no job are left out)."""
+        """How many jobs are in each status: every status, 0 included, in the order of
+        ``lease.STATUSES``."""
         query = (
             sa.select(jobs.c.status, sa.func.count())
             .where(*self._job_filter(None, pipeline))
             .group_by(jobs.c.status)
         )
         with self.store.begin() as conn:
-            return {status: int(n) for status, n in conn.execute(query).all()}
+            found = {status: int(n) for status, n in conn.execute(query).all()}
+        return {status: found.get(status, 0) for status in protocol.STATUSES}
 
     def events(
         self, job_id: int, *, limit: int = 100, after_id: int | None = None

@@ -58,6 +58,11 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def is_server_token(request: Request, given: str) -> bool:
+    """Whether ``given`` (a header's or the sign-in form's) is this server's token."""
+    return _same(given, server_token(request))
+
+
 def server_token(request: Request) -> str:
     token = request.app.state.api_token
     assert isinstance(token, str)

@@ -13,7 +13,6 @@ session cookie derived from it (see :mod:`.auth`). A page asked for without one 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import re
 from pathlib import Path
@@ -25,8 +24,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from ..errors import JobNotFound
+from ..lease import STATUSES
 from ..models import JobView
-from .auth import COOKIE_NAME, is_authorized, require_auth, server_token, session_value
+from .auth import (
+    COOKIE_NAME,
+    is_authorized,
+    is_server_token,
+    require_auth,
+    server_token,
+    session_value,
+)
 from .deps import SyncbeatDep
 from .jobs import MAX_ID
 
@@ -36,7 +43,7 @@ _HERE = Path(__file__).parent
 _STATIC = {name: _HERE / "static" / name for name in ("dashboard.css", "dashboard.js")}
 templates = Jinja2Templates(directory=_HERE / "templates")
 
-STATES = ("running", "queued", "paused", "failed", "completed", "cancelled")
+STATES = STATUSES
 """The statuses in the order the counts show them: what needs watching first."""
 
 PAGE_SIZE = 50
@@ -171,8 +178,7 @@ async def login(request: Request) -> Response:
     next_url = form.get("next", ["/"])[0]
     if not token:
         return _login_page(request, next_url=next_url, error="Enter the API token.")
-    # Bytes: compare_digest refuses str with non-ASCII characters, which a form may hold.
-    if not hmac.compare_digest(token.encode(), server_token(request).encode()):
+    if not is_server_token(request, token):
         return _login_page(
             request, next_url=next_url, error="That is not this server's token. Try again."
         )
@@ -269,8 +275,7 @@ def job_page(request: Request, job_id: str, sb: SyncbeatDep) -> Response:
 @router.get("/ui/counts", dependencies=[Depends(require_auth)])
 def counts(sb: SyncbeatDep) -> dict[str, dict[str, int]]:
     """How many jobs are in each status, for the live counts."""
-    found = sb.job_counts()
-    return {"counts": {state: found.get(state, 0) for state in STATES}}
+    return {"counts": sb.job_counts()}
 
 
 @router.get("/ui/static/{name}", name="dashboard_static", dependencies=[Depends(require_auth)])
