@@ -319,12 +319,11 @@ class Runner:
         """A step before or after the batches, retried like a batch: an outage as a job
         starts or ends must not fail it any more than one between two batches does. Each
         step can run again: opening reads the catalogue, preparing re-fences with the
-        same epoch, finishing sets a status."""
+        same epoch, finishing sets a status. An error that is not retried, or still fails
+        after the retries, is classified: a message and a hint, never 'internal'."""
         try:
             return self._retried(f"{doing}:", {"step": doing}, lambda retries: action())
         except sa.exc.DBAPIError as exc:
-            if not is_transient(exc):
-                raise
             raise classify(exc, doing, destination=destination) from None
 
     def _save_checkpoint(self, checkpoint: Checkpoint, rows: int, rate: float | None) -> None:
@@ -383,14 +382,11 @@ class Runner:
     def _finish_destination(self, checkpoint: Checkpoint) -> None:
         assert self.dest is not None
         dest, lease = self.dest, self.lease
-        try:
-            self._step(
-                "finishing the destination",
-                lambda: dest.finish(lease.uid, lease.epoch),
-                destination=True,
-            )
-        except sa.exc.DBAPIError as exc:
-            raise classify(exc, "finishing the destination", destination=True) from None
+        self._step(
+            "finishing the destination",
+            lambda: dest.finish(lease.uid, lease.epoch),
+            destination=True,
+        )
         self._in_store(
             lambda conn: protocol.update(
                 conn, self.lease, checkpoint=checkpoint.to_json(), rows_done=checkpoint.rows_done
