@@ -13,10 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from .. import clock, urls
+from .. import clock, retry, urls
 from ..errors import StoreError, SyncbeatError
 
 log = logging.getLogger(__name__)
+
+OPEN_TRIES = 4
+"""Tries to open the store while it drops connections: 0.1 + 0.3 + 0.9 s of waiting."""
 
 SCHEMA_VERSION = "0002"
 """The newest migration. A store already there is opened without importing Alembic
@@ -91,10 +94,7 @@ class Store:
             )
         self.migrated: tuple[str | None, str] | None = None
         try:
-            if migrate:
-                self.migrated = self.upgrade()
-            else:
-                self.check_schema()
+            self._open(migrate)
         except SyncbeatError:
             self.engine.dispose()  # a store that cannot be used keeps no connection open
             raise
@@ -111,6 +111,25 @@ class Store:
                 else "Check that the store's database exists and is reachable, or choose "
                 "another with --store / SYNCBEAT_STORE.",
             ) from None
+
+    def _open(self, migrate: bool) -> None:
+        """Check (or migrate) the schema, trying again for a moment while the store
+        drops connections (a restart, a failover, an administrator's kill): a worker
+        that starts just then must not exit for it."""
+        wait = 0.1
+        for tries in range(1, OPEN_TRIES + 1):
+            try:
+                if migrate:
+                    self.migrated = self.upgrade()
+                else:
+                    self.check_schema()
+                return
+            except sa.exc.DBAPIError as exc:
+                if tries == OPEN_TRIES or not retry.is_transient(exc):
+                    raise
+                log.warning("job store not ready (%s), trying again", type(exc.orig).__name__)
+                time.sleep(wait)
+                wait *= 3
 
     @property
     def masked_url(self) -> str:
