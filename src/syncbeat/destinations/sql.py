@@ -15,7 +15,7 @@ from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError, TransientError
 from ..retry import as_driver_error, classify
 from ..statements import Statements
-from . import state
+from . import collisions, state
 from .bulk import MysqlLoadWriter, PgCopyWriter
 
 # MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
@@ -55,6 +55,7 @@ class SqlDestination:
         self._key_at: list[int] = []
         self._insert: Any = None
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
+        self._unique_checks: list[collisions.UniqueIndex] = []
 
     def _staging_name(self, uid: str) -> str:
         return f"{self.name[:40]}__syncbeat_{uid[:8]}"
@@ -94,6 +95,8 @@ class SqlDestination:
                 self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
             self._compile(columns, key, src_dialect)
             self._bulk = self._bulk_writer(columns, key, uid)
+            if self._unique_checks and not isinstance(self._bulk, MysqlLoadWriter):
+                self._refuse_unchecked_upsert()
             return current
         except sa.exc.DBAPIError as exc:
             raise classify(
@@ -193,6 +196,22 @@ class SqlDestination:
                     f"the destination table {self.table_name!r}, and it has none.",
                     hint="Create that unique index, or use --mode append or replace.",
                 )
+            if self.dialect in ("mysql", "mariadb"):
+                self._unique_checks = collisions.secondary_unique_indexes(
+                    inspector, table, self.schema, key, [c.name for c in columns]
+                )
+
+    def _refuse_unchecked_upsert(self) -> None:
+        """Without LOAD DATA there is no staging table to check a batch in, and
+        ON DUPLICATE KEY UPDATE would update whichever row holds a colliding value."""
+        names = ", ".join(repr(u.name) for u in self._unique_checks)
+        raise DestinationError(
+            f"Upsert into {self.table_name!r} cannot be checked for rows colliding on its "
+            f"other unique index(es) {names}: that check needs LOAD DATA LOCAL INFILE, "
+            "which this table's column types (binary) or the server do not allow.",
+            hint="Allow local_infile on the server, drop those unique indexes, or use "
+            "--mode append or --mode replace.",
+        )
 
     def _compile(
         self, columns: Sequence[sa.Column[Any]], key: Sequence[str], src_dialect: str
@@ -263,14 +282,24 @@ class SqlDestination:
         ``fenced=False`` skips the state row: a benchmark-only switch that shows what the
         exactly-once bookkeeping costs. Nothing else may use it."""
         rows = self._convert(rows)
-        with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
-            if fenced and not state.advance(conn, uid, epoch, before, after):
-                return False
-            if rows and self._bulk is not None:
-                self._bulk_write(conn, rows)
-            elif rows:
-                conn.execute(self._insert, [dict(zip(self._names, r, strict=True)) for r in rows])
-            faults.strike("dest_write")  # tests only: fails before the commit
+        try:
+            with (
+                self.engine.begin() as conn,
+                (statements or Statements()).track(self.engine, conn),
+            ):
+                if fenced and not state.advance(conn, uid, epoch, before, after):
+                    return False
+                if rows and self._bulk is not None:
+                    self._bulk_write(conn, rows)
+                elif rows:
+                    named = [dict(zip(self._names, r, strict=True)) for r in rows]
+                    conn.execute(self._insert, named)
+                faults.strike("dest_write")  # tests only: fails before the commit
+        except sa.exc.IntegrityError as exc:
+            collision = collisions.from_violation(exc, self.table_name)
+            if self.mode == "upsert" and collision is not None:
+                raise collision from None
+            raise
         faults.strike("dest_ack")  # tests only: fails after it, as if its answer was lost
         return True
 
@@ -284,7 +313,9 @@ class SqlDestination:
             return PgCopyWriter(self.table, names, key, self.mode, uid)
         if driver == "pymysql" and MysqlLoadWriter.fits(self.table, names):
             quote = self.engine.dialect.identifier_preparer.quote
-            return MysqlLoadWriter(self.table, names, self.mode, quote)
+            return MysqlLoadWriter(
+                self.table, names, key, self.mode, quote, uid, self._unique_checks
+            )
         return None
 
     def _bulk_write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -296,6 +327,8 @@ class SqlDestination:
         except Exception as exc:
             errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if isinstance(self._bulk, MysqlLoadWriter) and errno in _LOCAL_INFILE_REFUSED:
+                if self._unique_checks:
+                    self._refuse_unchecked_upsert()
                 # The server does not allow LOAD DATA LOCAL: INSERT statements from now on.
                 log.warning(
                     "LOAD DATA LOCAL refused by the server; using INSERT",
