@@ -17,6 +17,7 @@ from ..retry import as_driver_error, classify
 from ..statements import Statements
 from . import collisions, state
 from .bulk import MysqlLoadWriter, PgCopyWriter
+from .swap import Swap, staging_name
 
 # MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
@@ -57,9 +58,6 @@ class SqlDestination:
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
         self._unique_checks: list[collisions.UniqueIndex] = []
 
-    def _staging_name(self, uid: str) -> str:
-        return f"{self.name[:40]}__syncbeat_{uid[:8]}"
-
     def prepare(
         self,
         columns: Sequence[sa.Column[Any]],
@@ -86,7 +84,7 @@ class SqlDestination:
                     if not sa.inspect(conn).has_table(state.state_table.name):
                         raise
             with self.engine.begin() as conn:
-                target = self.name if self.mode != "replace" else self._staging_name(uid)
+                target = self.name if self.mode != "replace" else staging_name(self.name, uid)
                 current = state.fence(conn, uid, epoch, target)
                 if current.status in (state.DONE, state.SWAPPING):
                     self.table = sa.Table(self.name, sa.MetaData(), schema=self.schema)
@@ -349,48 +347,7 @@ class SqlDestination:
             with self.engine.begin() as conn:
                 state.set_status(conn, uid, epoch, state.DONE)
             return
-        staging, target = self._staging_name(uid), self.name
-        if self.dialect in ("mysql", "mariadb"):
-            self._swap_mysql(uid, epoch, staging, target)
-            return
-        with self.engine.begin() as conn:
-            # PostgreSQL and SQLite run DDL in transactions: the swap and the state
-            # change commit together, and readers see the old table or the new one.
-            was = state.status(conn, uid)
-            state.set_status(conn, uid, epoch, state.DONE)
-            if was == state.DONE and not sa.inspect(conn).has_table(staging, schema=self.schema):
-                return  # tried again after a swap whose commit answer was lost: it is done
-            q = self.engine.dialect.identifier_preparer
-            full = (
-                (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}")
-                if self.schema
-                else q.quote
-            )
-            if sa.inspect(conn).has_table(target, schema=self.schema):
-                conn.exec_driver_sql(f"DROP TABLE {full(target)}")
-            conn.exec_driver_sql(f"ALTER TABLE {full(staging)} RENAME TO {q.quote(target)}")
-
-    def _swap_mysql(self, uid: str, epoch: int, staging: str, target: str) -> None:
-        # MySQL commits around DDL, so the swap is recorded in steps that a resumed job
-        # can finish: 'swapping', then one atomic RENAME TABLE, then 'done'.
-        q = self.engine.dialect.identifier_preparer
-        with self.engine.begin() as conn:
-            state.set_status(conn, uid, epoch, state.SWAPPING)
-        with self.engine.connect() as conn:
-            inspector = sa.inspect(conn)
-            if inspector.has_table(staging):
-                if inspector.has_table(target):
-                    old = f"{target[:40]}__syncbeat_old"
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q.quote(old)}")
-                    conn.exec_driver_sql(
-                        f"RENAME TABLE {q.quote(target)} TO {q.quote(old)}, "
-                        f"{q.quote(staging)} TO {q.quote(target)}"
-                    )
-                    conn.exec_driver_sql(f"DROP TABLE {q.quote(old)}")
-                else:
-                    conn.exec_driver_sql(f"RENAME TABLE {q.quote(staging)} TO {q.quote(target)}")
-        with self.engine.begin() as conn:
-            state.set_status(conn, uid, epoch, state.DONE)
+        Swap(self.engine, self.schema, self.name, uid).run(epoch)
 
     def dispose(self) -> None:
         self.engine.dispose()
