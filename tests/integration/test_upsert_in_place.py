@@ -14,6 +14,7 @@ PostgreSQL (the binary COPY fast path) and SQLite into SQLite (ON CONFLICT state
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -162,3 +163,53 @@ def test_mariadb_unique_index_over_a_column_the_source_lacks_is_refused(
     result = _upsert(store_url, pg_url, mariadb_url)
     fails(result, 1, "'dst_extra'", "extra", "which the source does not have", "--mode append")
     assert _rows(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
+def test_mariadb_upsert_that_cannot_be_staged_beside_a_unique_index_is_refused(
+    store_url: str, pg_url: str, mariadb_url: str
+) -> None:
+    """Binary values cannot go through LOAD DATA, so there is no staging table in which
+    to check a batch: ON DUPLICATE KEY UPDATE alone could update the wrong row."""
+    execute(
+        pg_url,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(80), email VARCHAR(80), "
+        "bin bytea)",
+        "INSERT INTO items VALUES (1, 'a', 'a@x', '\\x00ff')",
+    )
+    execute(
+        mariadb_url,
+        "CREATE TABLE dst (id INTEGER PRIMARY KEY, name VARCHAR(80), email VARCHAR(80), "
+        "bin BLOB, UNIQUE KEY dst_email (email))",
+    )
+    result = _upsert(store_url, pg_url, mariadb_url)
+    fails(result, 1, "'dst_email'", "LOAD DATA LOCAL INFILE", "--mode append")
+    assert _rows(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
+def test_mariadb_upsert_batches_retried_after_faults_stage_afresh(
+    store_url: str, pg_url: str, mariadb_url: str
+) -> None:
+    """A batch that failed before or after its commit is tried again on whatever
+    connection the pool gives: its staging table starts empty each time, so no row of
+    an earlier try leaks into the merge."""
+    _source(pg_url)
+    old = ", ".join(f"({i}, 'old {i}', 'old{i}@x', 'kept {i}', {i * 10})" for i in range(1, 61))
+    execute(mariadb_url, DEST, f"INSERT INTO dst VALUES {old}")
+    faults = json.dumps({"seed": 5, "dest_write": 0.4, "dest_ack": 0.2})
+    result = run_cli(
+        "sync", "--from", pg_url, "--table", "items", "--to", mariadb_url, "--to-table", "dst",
+        "--mode", "upsert", "--batch-size", BATCH, store=store_url,
+        env={"SYNCBEAT_FAULTS": faults},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "retrying" in result.stdout + result.stderr
+    rows = _rows(mariadb_url, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
+    assert rows == [
+        (i, f"new {i}", f"user{i}@example.com")
+        + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None))
+        for i in range(1, ROWS + 1)
+    ]
