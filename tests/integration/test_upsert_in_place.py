@@ -213,3 +213,31 @@ def test_mariadb_upsert_batches_retried_after_faults_stage_afresh(
         + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None))
         for i in range(1, ROWS + 1)
     ]
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
+def test_mariadb_upsert_without_load_data_also_updates_in_place(
+    store_url: str, pg_url: str, mariadb_url: str
+) -> None:
+    """Binary columns take the generic path (INSERT … ON DUPLICATE KEY UPDATE of the
+    source's columns): destination-only columns keep their values there too."""
+    execute(
+        pg_url,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(80), email VARCHAR(80), "
+        "bin bytea)",
+        "INSERT INTO items SELECT i, 'new ' || i, 'user' || i || '@example.com', '\\x00ff' "
+        f"FROM generate_series(1, {ROWS}) i",
+    )
+    old = ", ".join(f"({i}, 'old {i}', 'old{i}@x', 'kept {i}', {i * 10})" for i in range(1, 61))
+    execute(
+        mariadb_url,
+        DEST.replace("touched INTEGER)", "touched INTEGER, bin BLOB)"),
+        f"INSERT INTO dst (id, name, email, extra, touched) VALUES {old}",
+    )
+    _upsert(store_url, pg_url, mariadb_url).check_returncode()
+    rows = _rows(mariadb_url, "SELECT id, name, extra, touched, bin FROM dst ORDER BY id")
+    assert rows == [
+        (i, f"new {i}") + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None)) + (b"\x00\xff",)
+        for i in range(1, ROWS + 1)
+    ]
