@@ -22,7 +22,7 @@ from psycopg.errors import UniqueViolation
 
 from . import faults, urls
 from .checkpoint import Checkpoint, Key
-from .destinations import SqlDestination
+from .destinations import SqlDestination, collisions
 from .destinations import state as dest_state
 from .destinations.bulk import pg_stage, pg_upsert_from
 from .retry import as_driver_error, classify
@@ -238,6 +238,10 @@ class PgCopyMover(Mover):
                 exc, "copying a batch between PostgreSQL databases", destination=True
             ) from None
         except _PsycopgError as exc:
+            if isinstance(exc, UniqueViolation) and self.dest.mode == "upsert":
+                collision = collisions.from_violation(exc, self.dest.table_name)
+                if collision is not None:
+                    raise collision from None
             raise classify(
                 as_driver_error(exc, "COPY"),
                 "copying a batch between PostgreSQL databases",

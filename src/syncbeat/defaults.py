@@ -64,3 +64,9 @@ cheap indexed statement, so a second is responsive without loading the store."""
 WORKER_CONCURRENCY = 1
 """Jobs one worker runs at once. Each job is mostly waiting on databases, so a few per
 core is fine; one keeps a worker's footprint predictable."""
+
+SWAP_LOCK_TIMEOUT_SECONDS = 2.0
+"""How long replace mode's swap waits for the lock on the old table before it gives up
+and tries again later (with the batches' backoff). A swap waiting on a long reader
+queues every later reader of the table behind it; giving up after a few seconds caps
+that stall, and the readers run on while the swap backs off."""

@@ -23,6 +23,7 @@ RELEASED = "released"
 LEASE_LOST = "lease_lost"
 REQUESTED = "requested"
 WARNING = "warning"
+SOURCE_CHANGED = "source_changed"  # a warning: the source changed while it was copied
 STALLED = "stalled"
 STUCK = "stuck"
 PLAN = "plan"

@@ -17,6 +17,7 @@ the first strike (worker subprocesses inherit the variable)::
      "hang": 0.005,            # chance that a source batch read hangs
      "hang_seconds": 6.0,      # for that long: set it past the batch timeout
      "freeze": 0.002,          # chance, at any point, that the process SIGSTOPs itself
+     "kill_at": "swap.rename", # SIGKILL the process at this named point (see below)
      "log": "/tmp/faults.log"} # optional: one line per fault struck ("<point> <pid>")
 
 :class:`InjectedFault` is a :class:`~syncbeat.errors.TransientError`, so it takes the
@@ -25,6 +26,12 @@ it as it cancels a statement, so it abandons the batch and gives the job back, a
 sleeping thread finds its lease gone when it wakes (see ``runner.Runner._watchdog``).
 A freeze stops the whole process (heartbeat included) in the middle of a batch, as a
 long GC pause would; the test must send it SIGCONT, or it stays stopped.
+
+Besides :data:`POINTS`, the engine strikes named points that are only ever a place to
+crash: ``kill_at`` names one, and the process SIGKILLs itself there, so a test can
+crash a run after any one statement of a multi-statement step (replace mode's swap:
+``swap.POINTS``). Striking those points draws nothing from the plan's random sequence,
+so seeded chaos runs replay as before.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class _Plan:
     hang: float = 0.0
     hang_seconds: float = 0.0
     freeze: float = 0.0
+    kill_at: str | None = None
     log: str | None = None
     rng: random.Random = field(default_factory=random.Random)
 
@@ -74,6 +82,7 @@ def _load(text: str | None) -> _Plan | None:
             hang=float(config.get("hang", 0.0)),
             hang_seconds=float(config.get("hang_seconds", 0.0)),
             freeze=float(config.get("freeze", 0.0)),
+            kill_at=config.get("kill_at"),
             log=config.get("log"),
             rng=random.Random(seed),
         )
@@ -107,6 +116,11 @@ def _current() -> _Plan:
 
 
 def _strike(plan: _Plan, point: str) -> None:
+    if point == plan.kill_at:
+        _record(plan, f"kill {point}")
+        os.kill(os.getpid(), signal.SIGKILL)
+    if point not in POINTS:
+        return
     if point == "source_read" and plan.rng.random() < plan.hang:
         _record(plan, "hang")
         time.sleep(plan.hang_seconds)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import drift, events, metrics
+from . import changes, drift, events, metrics
 from . import lease as protocol
 from .batches import Moved, Mover, PgCopyMover, choose_mover
 from .checkpoint import Checkpoint
@@ -24,9 +24,10 @@ from .destinations import SqlDestination
 from .destinations import state as dest_state
 from .errors import Interrupted, LeaseLost, SyncbeatError, TransientError
 from .heartbeat import Heartbeat
+from .hooks import RunHooks
 from .lease import Lease
 from .pipeline import PipelineSpec
-from .progress import Progress, Snapshot
+from .progress import Progress
 from .retry import classify, is_transient, retrying
 from .sizing import BatchSizer
 from .sources import SqlSource
@@ -40,18 +41,6 @@ T = TypeVar("T")
 STORE_RETRIES = 8
 """Tries of one store write that failed transiently (the store dropped the connection:
 a failover, a restarted pooler) before the run gives up; the lease bounds them too."""
-
-
-@dataclass
-class RunHooks:
-    """How a caller follows and steers a run (the CLI's progress bar and Ctrl-C)."""
-
-    should_stop: Callable[[], bool] = lambda: False
-    on_progress: Callable[[Snapshot], None] = lambda snapshot: None
-    on_message: Callable[[str], None] = lambda message: None
-    checkpoints: bool = True
-    """Benchmark only: False skips the per-batch checkpoint (store and destination state
-    row) and the heartbeat, to measure what they cost. Not exactly-once; never use it."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +261,9 @@ class Runner:
                 self._save_checkpoint(checkpoint, moved.rows, snapshot.rate)
             self.hooks.on_progress(snapshot)
             more = moved.more
+        if said := changes.noticed(source, total, source.count(), checkpoint.rows_done):
+            self._event(events.SOURCE_CHANGED, said.message, said.data)
+            self.hooks.on_message(f"warning: {said.message}")
         self._finish_destination(checkpoint)
         return self._end("completed", f"{checkpoint.rows_done:,} rows")
 

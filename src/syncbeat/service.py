@@ -19,10 +19,11 @@ from .errors import (
     PipelineExists,
     PipelineNotFound,
 )
+from .hooks import RunHooks
 from .lease import Owner
 from .models import EventView, JobView, PipelineView, WorkerView
 from .pipeline import PipelineSpec
-from .runner import Outcome, RunHooks, run_claimed
+from .runner import Outcome, run_claimed
 from .store import Store, job_events, jobs, pipelines, workers
 from .store.schema import OPEN_STATUSES
 from .worker import Worker, WorkerSettings

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from . import clock, defaults, events, metrics
 from . import lease as protocol
 from .errors import ConfigError
+from .hooks import RunHooks
 from .lease import Lease, Owner
 from .pipeline import PipelineSpec
-from .runner import Outcome, RunHooks, run_claimed
+from .runner import Outcome, run_claimed
 from .store import Store, workers
 
 log = logging.getLogger(__name__)

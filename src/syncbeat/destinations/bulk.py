@@ -24,6 +24,7 @@ from sqlalchemy.dialects import mysql
 from ..conversions import duration_text
 from ..errors import DestinationError
 from ..retry import as_driver_error
+from .collisions import UniqueIndex, mysql_check
 
 log = logging.getLogger(__name__)
 
@@ -118,22 +119,51 @@ _BINARY = (
 
 
 class MysqlLoadWriter:
-    """Rows from any source into MySQL/MariaDB with LOAD DATA LOCAL INFILE."""
+    """Rows from any source into MySQL/MariaDB with LOAD DATA LOCAL INFILE.
 
-    def __init__(self, table: sa.Table, columns: Sequence[str], mode: str, quote: Any) -> None:
-        self.columns, self.upsert = list(columns), mode == "upsert"
-        name = (
+    Append loads straight into the table. Upsert loads into a temporary staging table
+    and merges it with one ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` of the source's
+    columns: an update in place. (``LOAD DATA … REPLACE`` would delete each old row and
+    insert a new one: destination-only columns reset to their defaults, ``ON DELETE
+    CASCADE`` children deleted, a row holding the value in another unique index gone.)
+    """
+
+    def __init__(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        mode: str,
+        quote: Any,
+        uid: str,
+        unique_checks: Sequence[UniqueIndex] = (),
+    ) -> None:
+        self.columns, self.key, self.upsert = list(columns), list(key), mode == "upsert"
+        self.quote, self.table_name, self.unique_checks = quote, table.name, list(unique_checks)
+        self.target = (
             quote(table.name)
             if not table.schema
             else (f"{quote(table.schema)}.{quote(table.name)}")
         )
+        # A temporary table lives in one connection and takes no schema: each batch
+        # drops and re-creates it on the connection it runs on, so a retry on a new
+        # connection, or after a try that failed half-way, starts from an empty one.
+        self.stage = quote(f"_syncbeat_stage_{uid[:12]}")
         cols = ", ".join(quote(c) for c in columns)
-        # REPLACE makes LOAD DATA an upsert of whole rows; without it, LOCAL would skip
-        # duplicate keys silently, so the row count is checked instead.
+        self.create_stage = (
+            f"CREATE TEMPORARY TABLE {self.stage} SELECT {cols} FROM {self.target} LIMIT 0"
+        )
+        # LOCAL skips rows with a duplicate key silently: the row count is checked.
         self.statement = (
-            f"LOAD DATA LOCAL INFILE %s {'REPLACE' if self.upsert else ''} INTO TABLE {name} "
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.stage if self.upsert else self.target} "
             "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
             f"LINES TERMINATED BY '\\n' ({cols})"
+        )
+        others = [c for c in columns if c not in key] or list(key)[:1]
+        updates = ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in others)
+        self.merge = (
+            f"INSERT INTO {self.target} ({cols}) SELECT {cols} FROM {self.stage} "
+            f"ON DUPLICATE KEY UPDATE {updates}"
         )
 
     @staticmethod
@@ -143,15 +173,19 @@ class MysqlLoadWriter:
         return not any(isinstance(table.c[c].type, _BINARY) for c in columns)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if self.upsert:
+            # Temporary tables' DDL commits nothing: the batch's transaction goes on.
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.stage}")
+            cur.execute(self.create_stage)
         fd, path = tempfile.mkstemp(prefix="syncbeat-", suffix=".tsv")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
                 out.writelines("\t".join([_field(v) for v in row]) + "\n" for row in rows)
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             loaded = cur.execute(self.statement, (path,))
         finally:
             os.unlink(path)
-        if not self.upsert and loaded != len(rows):
+        if loaded != len(rows):
             raise DestinationError(
                 f"The destination kept {loaded} of {len(rows)} rows of a batch: some keys "
                 "are already in the table.",
@@ -159,6 +193,12 @@ class MysqlLoadWriter:
             )
         if cur.warning_count:
             _fail_on_warnings(cur)
+        if self.upsert:
+            quote = self.quote
+            mysql_check(
+                cur, self.stage, self.target, self.table_name, self.key, self.unique_checks, quote
+            )
+            cur.execute(self.merge)
 
 
 def _fail_on_warnings(cur: Any) -> None:

@@ -15,8 +15,9 @@ from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError, TransientError
 from ..retry import as_driver_error, classify
 from ..statements import Statements
-from . import state
+from . import collisions, state
 from .bulk import MysqlLoadWriter, PgCopyWriter
+from .swap import Swap, staging_name
 
 # MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
@@ -55,9 +56,7 @@ class SqlDestination:
         self._key_at: list[int] = []
         self._insert: Any = None
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
-
-    def _staging_name(self, uid: str) -> str:
-        return f"{self.name[:40]}__syncbeat_{uid[:8]}"
+        self._unique_checks: list[collisions.UniqueIndex] = []
 
     def prepare(
         self,
@@ -85,7 +84,7 @@ class SqlDestination:
                     if not sa.inspect(conn).has_table(state.state_table.name):
                         raise
             with self.engine.begin() as conn:
-                target = self.name if self.mode != "replace" else self._staging_name(uid)
+                target = self.name if self.mode != "replace" else staging_name(self.name, uid)
                 current = state.fence(conn, uid, epoch, target)
                 if current.status in (state.DONE, state.SWAPPING):
                     self.table = sa.Table(self.name, sa.MetaData(), schema=self.schema)
@@ -94,6 +93,8 @@ class SqlDestination:
                 self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
             self._compile(columns, key, src_dialect)
             self._bulk = self._bulk_writer(columns, key, uid)
+            if self._unique_checks and not isinstance(self._bulk, MysqlLoadWriter):
+                self._refuse_unchecked_upsert()
             return current
         except sa.exc.DBAPIError as exc:
             raise classify(
@@ -193,6 +194,22 @@ class SqlDestination:
                     f"the destination table {self.table_name!r}, and it has none.",
                     hint="Create that unique index, or use --mode append or replace.",
                 )
+            if self.dialect in ("mysql", "mariadb"):
+                self._unique_checks = collisions.secondary_unique_indexes(
+                    inspector, table, self.schema, key, [c.name for c in columns]
+                )
+
+    def _refuse_unchecked_upsert(self) -> None:
+        """Without LOAD DATA there is no staging table to check a batch in, and
+        ON DUPLICATE KEY UPDATE would update whichever row holds a colliding value."""
+        names = ", ".join(repr(u.name) for u in self._unique_checks)
+        raise DestinationError(
+            f"Upsert into {self.table_name!r} cannot be checked for rows colliding on its "
+            f"other unique index(es) {names}: that check needs LOAD DATA LOCAL INFILE, "
+            "which this table's column types (binary) or the server do not allow.",
+            hint="Allow local_infile on the server, drop those unique indexes, or use "
+            "--mode append or --mode replace.",
+        )
 
     def _compile(
         self, columns: Sequence[sa.Column[Any]], key: Sequence[str], src_dialect: str
@@ -263,14 +280,24 @@ class SqlDestination:
         ``fenced=False`` skips the state row: a benchmark-only switch that shows what the
         exactly-once bookkeeping costs. Nothing else may use it."""
         rows = self._convert(rows)
-        with self.engine.begin() as conn, (statements or Statements()).track(self.engine, conn):
-            if fenced and not state.advance(conn, uid, epoch, before, after):
-                return False
-            if rows and self._bulk is not None:
-                self._bulk_write(conn, rows)
-            elif rows:
-                conn.execute(self._insert, [dict(zip(self._names, r, strict=True)) for r in rows])
-            faults.strike("dest_write")  # tests only: fails before the commit
+        try:
+            with (
+                self.engine.begin() as conn,
+                (statements or Statements()).track(self.engine, conn),
+            ):
+                if fenced and not state.advance(conn, uid, epoch, before, after):
+                    return False
+                if rows and self._bulk is not None:
+                    self._bulk_write(conn, rows)
+                elif rows:
+                    named = [dict(zip(self._names, r, strict=True)) for r in rows]
+                    conn.execute(self._insert, named)
+                faults.strike("dest_write")  # tests only: fails before the commit
+        except sa.exc.IntegrityError as exc:
+            collision = collisions.from_violation(exc, self.table_name)
+            if self.mode == "upsert" and collision is not None:
+                raise collision from None
+            raise
         faults.strike("dest_ack")  # tests only: fails after it, as if its answer was lost
         return True
 
@@ -284,7 +311,9 @@ class SqlDestination:
             return PgCopyWriter(self.table, names, key, self.mode, uid)
         if driver == "pymysql" and MysqlLoadWriter.fits(self.table, names):
             quote = self.engine.dialect.identifier_preparer.quote
-            return MysqlLoadWriter(self.table, names, self.mode, quote)
+            return MysqlLoadWriter(
+                self.table, names, key, self.mode, quote, uid, self._unique_checks
+            )
         return None
 
     def _bulk_write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -296,6 +325,8 @@ class SqlDestination:
         except Exception as exc:
             errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if isinstance(self._bulk, MysqlLoadWriter) and errno in _LOCAL_INFILE_REFUSED:
+                if self._unique_checks:
+                    self._refuse_unchecked_upsert()
                 # The server does not allow LOAD DATA LOCAL: INSERT statements from now on.
                 log.warning(
                     "LOAD DATA LOCAL refused by the server; using INSERT",
@@ -316,48 +347,7 @@ class SqlDestination:
             with self.engine.begin() as conn:
                 state.set_status(conn, uid, epoch, state.DONE)
             return
-        staging, target = self._staging_name(uid), self.name
-        if self.dialect in ("mysql", "mariadb"):
-            self._swap_mysql(uid, epoch, staging, target)
-            return
-        with self.engine.begin() as conn:
-            # PostgreSQL and SQLite run DDL in transactions: the swap and the state
-            # change commit together, and readers see the old table or the new one.
-            was = state.status(conn, uid)
-            state.set_status(conn, uid, epoch, state.DONE)
-            if was == state.DONE and not sa.inspect(conn).has_table(staging, schema=self.schema):
-                return  # tried again after a swap whose commit answer was lost: it is done
-            q = self.engine.dialect.identifier_preparer
-            full = (
-                (lambda n: f"{q.quote_schema(self.schema)}.{q.quote(n)}")
-                if self.schema
-                else q.quote
-            )
-            if sa.inspect(conn).has_table(target, schema=self.schema):
-                conn.exec_driver_sql(f"DROP TABLE {full(target)}")
-            conn.exec_driver_sql(f"ALTER TABLE {full(staging)} RENAME TO {q.quote(target)}")
-
-    def _swap_mysql(self, uid: str, epoch: int, staging: str, target: str) -> None:
-        # MySQL commits around DDL, so the swap is recorded in steps that a resumed job
-        # can finish: 'swapping', then one atomic RENAME TABLE, then 'done'.
-        q = self.engine.dialect.identifier_preparer
-        with self.engine.begin() as conn:
-            state.set_status(conn, uid, epoch, state.SWAPPING)
-        with self.engine.connect() as conn:
-            inspector = sa.inspect(conn)
-            if inspector.has_table(staging):
-                if inspector.has_table(target):
-                    old = f"{target[:40]}__syncbeat_old"
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q.quote(old)}")
-                    conn.exec_driver_sql(
-                        f"RENAME TABLE {q.quote(target)} TO {q.quote(old)}, "
-                        f"{q.quote(staging)} TO {q.quote(target)}"
-                    )
-                    conn.exec_driver_sql(f"DROP TABLE {q.quote(old)}")
-                else:
-                    conn.exec_driver_sql(f"RENAME TABLE {q.quote(staging)} TO {q.quote(target)}")
-        with self.engine.begin() as conn:
-            state.set_status(conn, uid, epoch, state.DONE)
+        Swap(self.engine, self.schema, self.name, uid).run(epoch)
 
     def dispose(self) -> None:
         self.engine.dispose()
