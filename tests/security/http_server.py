@@ -118,6 +118,7 @@ def request(
             for piece in body:
                 if select.select([sock], [], [], 0)[0]:
                     break  # the server answered (or closed) before taking it all
+                assert time.monotonic() - started < timeout, "the server never answered"
                 sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
                 sent += len(piece)
             else:
