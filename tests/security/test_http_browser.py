@@ -184,7 +184,12 @@ def test_a_short_token_is_refused_on_a_public_address(tmp_path: Path, token: str
     store = tmp_path / "store.db"
     port = str(free_port())
     proc = serve(f"sqlite:///{store}", "--host", "0.0.0.0", "--port", port, token=token)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # it served: the refusal is missing
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 2, err
     assert f"Refusing to serve on 0.0.0.0 with a {len(token)}-character SYNCBEAT_API_TOKEN" in err
     assert "32 characters" in err
