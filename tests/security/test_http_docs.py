@@ -53,3 +53,43 @@ def test_no_other_file_is_reachable_through_the_docs_assets(server: Served) -> N
     for name in ("../app.py", "..%2Fapp.py", "redoc.standalone.js", "index.html"):
         answer = httpx.get(f"{server.url}/docs/assets/{name}", headers=AUTH)
         assert answer.status_code == 404, name
+
+
+def test_swagger_ui_renders_offline_under_the_servers_csp(server: Served) -> None:
+    """In Chromium, with every request off this server refused: the page renders the
+    API's operations, and the browser reports no Content-Security-Policy violation."""
+    from playwright.sync_api import Request, Route, expect, sync_playwright
+
+    from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+    from tests.conftest import IN_CI
+
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"{reason}; in CI the browser tests must run", pytrace=False)
+        pytest.skip(reason)
+    elsewhere: list[str] = []
+    complaints: list[str] = []
+
+    def only_here(route: Route, request: Request) -> None:
+        if request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_extra_http_headers(AUTH)
+            page.route("**/*", only_here)
+            page.on("console", lambda m: complaints.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: complaints.append(str(exc)))
+            page.goto(f"{server.url}/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("syncbeat")
+            expect(page.locator(".opblock").first).to_be_visible()
+        finally:
+            browser.close()
+    assert elsewhere == []
+    assert complaints == []
