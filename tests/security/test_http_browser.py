@@ -197,3 +197,45 @@ def test_a_short_token_is_refused_on_a_public_address(tmp_path: Path, token: str
     assert "Traceback" not in err
     assert len(token) == 1 or token not in err  # its length is said, never its value
     assert not store.exists()  # it stopped before opening anything
+
+
+def test_the_dashboard_works_in_chromium_under_its_csp(server: Served) -> None:
+    """Signing in, the jobs page and a job's page, in Chromium: the sign-in page's one
+    inline style is allowed by its hash, the progress bars get their widths from the
+    script, and the browser reports no Content-Security-Policy violation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+    from tests.conftest import IN_CI
+
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"{reason}; in CI the browser tests must run", pytrace=False)
+        pytest.skip(reason)
+    job_id = _queued_job(server, "in-chromium")
+    complaints: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: complaints.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: complaints.append(str(exc)))
+            page.goto(f"{server.url}/")
+            form = page.locator("form")
+            assert form.evaluate("f => getComputedStyle(f).borderRadius") == "12px"
+            page.fill("#token", AUTH["Authorization"].split()[1])
+            page.click("button[type=submit]")  # a form post: Origin null, Sec-Fetch-Site
+            row = page.locator(f'tr[data-job-id="{job_id}"]')
+            expect(row).to_be_visible()
+            page.goto(f"{server.url}/ui/jobs/{job_id}")
+            expect(page.locator("#job-card")).to_be_visible()
+            page.locator("form[action='/logout'] button").click()
+            expect(page.locator("#token")).to_be_visible()
+        finally:
+            browser.close()
+    # The sign-in page answers 401 and there is no favicon: Chromium logs both as
+    # failed loads, which are no violation.
+    violations = [c for c in complaints if "Content Security Policy" in c]
+    assert violations == [], violations
+    assert all(c.startswith("Failed to load resource") for c in complaints), complaints
