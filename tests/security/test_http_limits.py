@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from syncbeat import Syncbeat
+from syncbeat.api.throttle import SignInThrottle
 
 from .http_server import AUTH, MIB, TOKEN, Served, pieces, request, start, stop
 
@@ -145,3 +146,30 @@ def test_wrong_tokens_from_one_address_are_limited_to_five_a_minute(server: Serv
     other = _sign_in(server.url, TOKEN, address="127.0.0.2")
     assert other.status_code == 303
     assert "syncbeat_session=" in other.headers["set-cookie"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_sign_in_limit_lifts_after_its_window_and_remembers_boundedly() -> None:
+    clock = _Clock()
+    throttle = SignInThrottle(failures=5, window=60, max_clients=100, clock=clock)
+    for _ in range(5):
+        assert throttle.retry_after("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+        clock.now += 1
+    assert throttle.retry_after("10.0.0.1") == 55  # the oldest failure is 5 s old
+    clock.now += 55
+    assert throttle.retry_after("10.0.0.1") is None  # a minute after the first failure
+    # A flood of addresses: memory stays bounded; the ones seen last are remembered.
+    for n in range(10_000):
+        throttle.failed(f"10.1.{n // 256}.{n % 256}")
+    assert len(throttle._failed) <= 100
+    for _ in range(4):
+        throttle.failed("10.1.39.15")  # the last address of the flood, now at 5
+    assert throttle.retry_after("10.1.39.15") is not None
