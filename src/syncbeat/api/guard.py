@@ -76,11 +76,7 @@ class RequestGuard:
         except BodyRefused as refused:  # raised where no exception handler answers it
             if started:
                 raise
-            answer = error_response(
-                refused.status_code, refused.code, refused.message, refused.hint
-            )
-            answer.headers["Connection"] = "close"
-            await answer(scope, receive, guarded_send)
+            await _answer(refused)(scope, receive, guarded_send)
 
     def _refusal(self, scope: Scope) -> ASGIApp | None:
         headers = Headers(scope=scope)
@@ -108,14 +104,7 @@ class RequestGuard:
         if scope["method"] in UNSAFE_METHODS and _cross_site(scope, headers, proof, path):
             return _cross_origin()
         if length > self.max_body_bytes:
-            refused = too_large(self.max_body_bytes)
-            return error_response(
-                refused.status_code,
-                refused.code,
-                refused.message,
-                refused.hint,
-                {"Connection": "close"},
-            )
+            return _answer(too_large(self.max_body_bytes))
         return None
 
 
@@ -157,6 +146,12 @@ def _own_pages(scope: Scope, headers: Headers) -> bool | None:
 
 def _port(port: int | None) -> str:
     return f":{port}" if port is not None else ""
+
+
+def _answer(refused: BodyRefused) -> ASGIApp:
+    return error_response(
+        refused.status_code, refused.code, refused.message, refused.hint, {"Connection": "close"}
+    )
 
 
 def _unknown_host(host: str) -> ASGIApp:
