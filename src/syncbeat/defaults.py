@@ -70,3 +70,25 @@ SWAP_LOCK_TIMEOUT_SECONDS = 2.0
 and tries again later (with the batches' backoff). A swap waiting on a long reader
 queues every later reader of the table behind it; giving up after a few seconds caps
 that stall, and the readers run on while the swap backs off."""
+
+# -- `syncbeat serve`: what a request may cost before it is answered ---------------------
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Bytes a request body to the REST API may hold. A pipeline definition is a few hundred
+bytes; a megabyte leaves room for long queries while a few parallel requests cannot
+exhaust the server's memory."""
+
+BODY_TIMEOUT = 30.0
+"""Seconds a request body may take to arrive in full, from the end of its headers. A
+client that sends a byte now and then (a slow-loris) holds a connection no longer."""
+
+MIN_PUBLIC_TOKEN_LENGTH = 32
+"""Characters an API token needs when the API listens on a non-loopback address: what
+``secrets.token_urlsafe(24)`` gives, out of reach of guessing over the network."""
+
+SIGN_IN_FAILURES = 5
+"""Failed dashboard sign-ins one client address may make per ``SIGN_IN_WINDOW`` before it
+is told to wait (429): enough for typos, too few for guessing."""
+
+SIGN_IN_WINDOW = 60.0
+"""Seconds over which failed sign-ins are counted."""

@@ -111,7 +111,7 @@ def _api_answers(store: str, failed_job: int) -> str:
     async def ask() -> list[str]:
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             answers = []
             for path in json_paths + other_paths:
                 answer = await client.get(path, headers=headers)

@@ -105,7 +105,7 @@ def make_client(
     app: FastAPI, portal: BlockingPortal, headers: Mapping[str, str | bytes]
 ) -> httpx.Client:
     return httpx.Client(
-        transport=PortalTransport(app, portal), base_url="http://testserver", headers=headers
+        transport=PortalTransport(app, portal), base_url="http://127.0.0.1", headers=headers
     )
 
 

@@ -26,7 +26,8 @@ def api_schema(sb: Syncbeat) -> Any:
     # Something to find: a pipeline and a job of it, so that not every answer is empty.
     sb.save_pipeline(PipelineSpec(**pipeline_body("seeded", "sqlite:///s.db", "sqlite:///d.db")))
     sb.enqueue("seeded")
-    app = create_app(sb, token=TOKEN)
+    # schemathesis sends its ASGI requests for the host "testserver".
+    app = create_app(sb, token=TOKEN, allowed_hosts=["testserver"])
     return schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
 
 

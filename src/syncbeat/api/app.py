@@ -7,17 +7,19 @@ docs at ``/docs``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI
 
 from .. import __version__
+from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES
 from ..service import Syncbeat
-from . import dashboard, errors, health, jobs, metrics, pipelines, workers
-from .auth import TOKEN_ENV, require_auth, resolve_token
+from . import dashboard, docs, errors, health, jobs, metrics, pipelines, workers
+from .auth import TOKEN_ENV, resolve_token
+from .guard import RequestGuard
+from .hosts import HostPolicy
+from .throttle import SignInThrottle
 
 _DESCRIPTION = f"""\
 Pipelines, jobs, their progress and events, and workers, over one job store: the same
@@ -36,10 +38,22 @@ _TAGS = [
 ]
 
 
-def create_app(store: str | Syncbeat | None = None, token: str | None = None) -> FastAPI:
+def create_app(
+    store: str | Syncbeat | None = None,
+    token: str | None = None,
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+    port: int | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
     """The API over ``store`` (a URL, an open :class:`Syncbeat`, or None for
     ``$SYNCBEAT_STORE`` / the default), guarded by ``token`` (None: ``$SYNCBEAT_API_TOKEN``;
     without either, ConfigError: the API is never served open).
+
+    It answers requests whose ``Host`` is one of ``allowed_hosts`` (None: localhost,
+    127.0.0.1 and [::1]) on ``port`` (None: any), and reads a request body of at most
+    ``max_body_bytes`` that arrives within ``body_timeout`` seconds.
 
     A store given as a URL is opened (and migrated) now, so a wrong one fails here rather
     than on the first request, and is closed when the app shuts down."""
@@ -66,25 +80,19 @@ def create_app(store: str | Syncbeat | None = None, token: str | None = None) ->
     )
     app.state.syncbeat = sb
     app.state.api_token = token
+    app.state.sign_in_throttle = SignInThrottle()
     errors.install(app)
+    # Added last, so outermost: its refusals come before any body is read, and its
+    # headers go on every answer, a 500 included.
+    app.add_middleware(
+        RequestGuard,
+        token=token,
+        hosts=HostPolicy.of(allowed_hosts, port),
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
+    )
     for module in (pipelines, jobs, workers, health, metrics):
         app.include_router(module.router)
-    app.include_router(_docs_router(app))
+    app.include_router(docs.router(app))
     app.include_router(dashboard.router)  # HTML pages; they answer 401 with a sign-in form
     return app
-
-
-def _docs_router(app: FastAPI) -> APIRouter:
-    """``/openapi.json`` and ``/docs`` (Swagger UI). A browser reaches them with the
-    dashboard's session cookie, a client with the bearer token."""
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(require_auth)])
-
-    @router.get("/openapi.json")
-    def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @router.get("/docs")
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="syncbeat API")
-
-    return router

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,6 +26,10 @@ COOKIE_NAME = "syncbeat_session"
 """The dashboard's session cookie."""
 
 _SESSION_PURPOSE = b"syncbeat-dashboard-session"
+
+Credential = Literal["bearer", "cookie"]
+"""How a request proved it may call the API. A browser sends a cookie on its own, even
+on a request another site made it send; a bearer token only when a script sets it."""
 
 _bearer = HTTPBearer(
     auto_error=False,  # we answer 401 ourselves, in the API's error shape
@@ -69,19 +73,31 @@ def server_token(request: Request) -> str:
     return token
 
 
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header's value, else None."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+def credential(token: str, bearer: str | None, cookie: str | None) -> Credential | None:
+    """What lets a request in: the server's ``token`` as ``bearer``, or the session
+    ``cookie`` derived from it; None when neither is valid."""
+    if bearer and _same(bearer, token):
+        return "bearer"
+    if cookie and _same(cookie, session_value(token)):
+        return "cookie"
+    return None
+
+
 def is_authorized(request: Request, bearer: str | None = None) -> bool:
     """Whether the request carries the token (as ``bearer``, when the caller parsed the
     Authorization header already, else read from it) or a valid session cookie.
 
     The dashboard's HTML routes use this to decide between a page and the login form."""
-    token = server_token(request)
     if bearer is None:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        bearer = credentials.strip() if scheme.lower() == "bearer" else None
-    if bearer and _same(bearer, token):
-        return True
+        bearer = bearer_of(request.headers.get("authorization"))
     cookie = request.cookies.get(COOKIE_NAME)
-    return bool(cookie) and _same(cookie or "", session_value(token))
+    return credential(server_token(request), bearer, cookie) is not None
 
 
 def require_auth(

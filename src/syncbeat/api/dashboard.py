@@ -36,11 +36,17 @@ from .auth import (
 )
 from .deps import SyncbeatDep
 from .jobs import MAX_ID
+from .policy import inline_hash, page_policy
+from .throttle import SignInThrottle
 
 router = APIRouter(include_in_schema=False)
 
 _HERE = Path(__file__).parent
 _STATIC = {name: _HERE / "static" / name for name in ("dashboard.css", "dashboard.js")}
+# The sign-in page is what answers when no credentials came, so it leans on no other
+# route: its stylesheet is inline, allowed by the page's own CSP through its hash.
+_LOGIN_CSS = (_HERE / "static" / "login.css").read_text()
+_LOGIN_CSP = page_policy(style_sources=[inline_hash(_LOGIN_CSS)])
 templates = Jinja2Templates(directory=_HERE / "templates")
 
 STATES = STATUSES
@@ -151,14 +157,36 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request, *, next_url: str, error: str | None = None) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    error: str | None = None,
+    status_code: int = 401,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "login.html",
-        {"next": _safe_next(next_url), "error": error},
-        status_code=401,
-        headers={"Cache-Control": "no-store"},
+        {"next": _safe_next(next_url), "error": error, "css": _LOGIN_CSS},
+        status_code=status_code,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": _LOGIN_CSP,
+            **(headers or {}),
+        },
     )
+
+
+async def _form_body(request: Request) -> bytes | None:
+    """The sign-in form's bytes, or None once they pass ``_MAX_FORM_BYTES`` (the rest is
+    never read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    return bytes(body)
 
 
 def _here(request: Request) -> str:
@@ -169,19 +197,39 @@ def _here(request: Request) -> str:
 @router.post("/login", name="dashboard_login")
 async def login(request: Request) -> Response:
     """Check the token from the sign-in form; on success keep a session cookie (for the
-    browser session only: no expiry) and go to the dashboard."""
-    # Read the urlencoded form by hand: it has two small fields, and FastAPI's Form()
+    browser session only: no expiry) and go to the dashboard.
+
+    Anyone may post here, so the form is read only up to a few kilobytes, and an address
+    that keeps getting the token wrong is made to wait before it may try again."""
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    client = request.client.host if request.client else ""
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        return _login_page(
+            request,
+            next_url="/",
+            error=f"Too many wrong tokens from this address. Try again in {wait} s.",
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    body = await _form_body(request)
+    if body is None:
+        return _login_page(
+            request, next_url="/", error="That sign-in form is too large.", status_code=413
+        )
+    # Parse the urlencoded form by hand: it has two small fields, and FastAPI's Form()
     # would need python-multipart for nothing more.
-    body = (await request.body())[:_MAX_FORM_BYTES].decode("utf-8", "replace")
-    form = parse_qs(body)
+    form = parse_qs(body.decode("utf-8", "replace"))
     token = form.get("token", [""])[0]
     next_url = form.get("next", ["/"])[0]
     if not token:
         return _login_page(request, next_url=next_url, error="Enter the API token.")
     if not is_server_token(request, token):
+        throttle.failed(client)
         return _login_page(
             request, next_url=next_url, error="That is not this server's token. Try again."
         )
+    throttle.succeeded(client)
     response = RedirectResponse(_safe_next(next_url), status_code=303)
     response.set_cookie(
         COOKIE_NAME,

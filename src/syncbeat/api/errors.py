@@ -36,6 +36,7 @@ from ..errors import (
     SyncbeatError,
     TransientError,
 )
+from .limits import BodyRefused
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,12 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, hint, headers)
 
 
+def _body_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A body over the size limit or past its deadline (see :mod:`.limits`)."""
+    assert isinstance(exc, BodyRefused)
+    return error_response(exc.status_code, exc.code, exc.message, exc.hint, dict(exc.headers or {}))
+
+
 def _allowed_methods(request: Request) -> set[str]:
     """Every method some route serves at this path. Starlette's own Allow header names
     only the first matching route's, so GET /pipelines' 405 would hide POST."""
@@ -198,6 +205,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SyncbeatError, _library_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(BodyRefused, _body_refused)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Connection-level failures of the store; any other database error is a bug (500).
     app.add_exception_handler(sa.exc.OperationalError, _store_unreachable)

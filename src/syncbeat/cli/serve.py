@@ -13,11 +13,14 @@ from typing import Annotated
 
 import typer
 
+from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES, MIN_PUBLIC_TOKEN_LENGTH
 from ..errors import ConfigError
 from . import render
 from .app import app, client
 
 _TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # api.hosts', likewise
+_MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def _is_loopback(host: str) -> bool:
@@ -38,6 +41,15 @@ def _token(host: str) -> str:
     Elsewhere, no token is a usage error: an open API would let anyone on the network
     read pipelines and cancel jobs."""
     token = (os.environ.get(_TOKEN_ENV) or "").strip()
+    if token and not _is_loopback(host) and len(token) < MIN_PUBLIC_TOKEN_LENGTH:
+        # Say how long it is, never what it is.
+        raise ConfigError(
+            f"Refusing to serve on {host} with a {len(token)}-character {_TOKEN_ENV}: "
+            f"anyone who can reach it could guess a token shorter than "
+            f"{MIN_PUBLIC_TOKEN_LENGTH} characters.",
+            hint=f"Set {_TOKEN_ENV} to a long random secret, for example the output of "
+            f"{_MAKE_TOKEN}, or serve on 127.0.0.1.",
+        )
     if token:
         return token
     if not _is_loopback(host):
@@ -45,8 +57,7 @@ def _token(host: str) -> str:
             f"Refusing to serve on {host} without a token: anyone who can reach it could "
             "read and change your pipelines and jobs.",
             hint=f"Set {_TOKEN_ENV} to a long random secret (for example the output of "
-            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or serve on "
-            "127.0.0.1.",
+            f"{_MAKE_TOKEN}), or serve on 127.0.0.1.",
         )
     token = secrets.token_urlsafe(32)
     # Shown once, here, and nowhere else (no log, no page).
@@ -73,20 +84,54 @@ def serve(
         typer.Option(
             "--host",
             help="Address to listen on. Anything but a loopback address needs "
-            f"{_TOKEN_ENV} to be set.",
+            f"{_TOKEN_ENV} to be set, to at least {MIN_PUBLIC_TOKEN_LENGTH} characters.",
         ),
     ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
     ] = 8000,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="A host name the server answers to, besides localhost, 127.0.0.1, [::1] "
+            "and the --host address (repeatable). A request for any other Host is refused "
+            "(400), so a web page cannot reach the API through a name of its own (DNS "
+            "rebinding): name the server's DNS names here when serving on 0.0.0.0.",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-body-bytes",
+            metavar="BYTES",
+            min=1,
+            help="Largest request body read, in bytes; a larger one is refused (413) "
+            "before it is read.",
+        ),
+    ] = MAX_BODY_BYTES,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Seconds a request body may take to arrive in full; a slower one is "
+            "cut off (408).",
+        ),
+    ] = BODY_TIMEOUT,
 ) -> None:
     """Serve the live dashboard (at /) and the REST API over the job store (OpenAPI
     docs at /docs, Prometheus metrics at /metrics).
 
     Every endpoint but /health needs the bearer token from SYNCBEAT_API_TOKEN (the
     dashboard asks for it once and keeps a session cookie); on a loopback address
-    without one, a token is made up and printed once. The API only queues and
-    controls jobs: run `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
+    without one, a token is made up and printed once; on any other address it must
+    be set and at least 32 characters long. Only requests for the server's own host
+    names are answered, and a change made with the dashboard's cookie must come from
+    the dashboard's own pages. The API only queues and controls jobs: run
+    `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
     """
     token = _token(host)
     import uvicorn
@@ -111,7 +156,14 @@ def serve(
     try:
         server = Server(
             uvicorn.Config(
-                create_app(sb, token),
+                create_app(
+                    sb,
+                    token,
+                    allowed_hosts=[*_LOOPBACK_NAMES, host, *(allowed_host or [])],
+                    port=port,
+                    max_body_bytes=max_body_bytes,
+                    body_timeout=body_timeout,
+                ),
                 host=host,
                 port=port,
                 # No access log: nothing about requests (URLs, headers) is ever logged.

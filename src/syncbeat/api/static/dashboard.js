@@ -376,6 +376,12 @@
     });
   }
 
+  // The server renders each bar's value, not its width: the page's Content-Security-Policy
+  // allows no inline style attribute, only styles set from this script.
+  for (const bar of document.querySelectorAll('[data-f="bar"]')) {
+    bar.firstElementChild.style.width = `${bar.getAttribute("aria-valuenow")}%`;
+  }
+
   if (document.body.dataset.page === "jobs") jobsPage();
   if (document.body.dataset.page === "job") jobPage();
 })();
