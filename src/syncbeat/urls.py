@@ -132,10 +132,16 @@ def check(url: str) -> None:
     create_engine(url).dispose()
 
 
+def without_variables(url: str) -> str:
+    """The URL with every ``${VAR}`` replaced by a placeholder: parseable, and holding no
+    secret, for labels that need its host or database."""
+    return _VAR.sub("x", url)
+
+
 def describe(url: str) -> str:
     """A short, safe label for a URL: dialect, host and database."""
     try:
-        parsed = make_url(_VAR.sub("x", url))
+        parsed = make_url(without_variables(url))
     except (ArgumentError, ValueError):
         return mask(url)
     where = parsed.host or ""

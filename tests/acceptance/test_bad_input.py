@@ -432,6 +432,12 @@ def test_table_and_query_both_or_neither(
 # -- asking for something that is not there, or not possible ------------------------------
 
 
+def test_jobs_with_an_unknown_status(store_url: str) -> None:
+    result = run_cli("jobs", "--status", "bogus", store=store_url)
+    fails(result, 2, "'bogus' is not a job status", "running, queued, paused, failed")
+    assert "No jobs" not in output(result)
+
+
 @pytest.mark.parametrize("action", ["show", "pause", "resume", "cancel"])
 def test_unknown_job_id(store_url: str, action: str) -> None:
     result = run_cli("job", action, "4242", store=store_url)
@@ -538,22 +544,25 @@ def test_literal_password_never_shown_nor_stored(
         ],
         store,
     )
-    outputs.append(
-        run_cli(
-            "pipeline",
-            "add",
-            name,
-            "--from",
-            url,
-            "--table",
-            "items",
-            "--to",
-            sqlite_url2,
-            "--json",
-            store=store,
-            check=True,
-        )
+    # Saving it for later is refused: a saved pipeline's password is masked, so no job
+    # of it could connect. The one `sync` saved stays as it was.
+    refused = run_cli(
+        "pipeline",
+        "add",
+        name,
+        "--from",
+        url,
+        "--table",
+        "items",
+        "--to",
+        sqlite_url2,
+        "--mode",
+        "append",
+        "--json",
+        store=store,
     )
+    fails(refused, 2, "literal password", "${VAR}")
+    outputs.append(refused)
     # The stored definition has no password, so running it from the store cannot
     # connect: it must say why, still without the password.
     rerun = run_cli("run", name, "--wait", store=store)
@@ -576,6 +585,7 @@ def test_literal_password_never_shown_nor_stored(
         sb.close()
     assert "***" in dumped
     assert password not in dumped
+    assert [p.mode for p in Syncbeat(store).pipelines()] == ["upsert"]  # refused: unchanged
 
 
 def test_corrected_command_replaces_a_job_that_never_committed(
