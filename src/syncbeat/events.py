@@ -26,6 +26,7 @@ WARNING = "warning"
 STALLED = "stalled"
 STUCK = "stuck"
 PLAN = "plan"
+ATTEMPTS_RESET = "attempts_reset"
 
 
 def record(

@@ -132,7 +132,7 @@ def claim(
     ``running`` under another owner) from a claim of a queued job.
     """
     picked = conn.execute(
-        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch)
+        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch, jobs.c.attempt, jobs.c.max_attempts)
         .where(_claimable(job_id, dead_owners, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
@@ -140,6 +140,10 @@ def claim(
     ).first()
     if picked is None:
         return None
+    # A job named by its id is run by a person (`sync`, `run --wait`), who reran it on
+    # purpose, usually after fixing the cause: that run gets a fresh attempt budget
+    # rather than "attempt 8 of 5". Workers never get here with a spent budget.
+    fresh_budget = job_id is not None and picked.attempt >= picked.max_attempts
     row = (
         conn.execute(
             jobs.update()
@@ -156,7 +160,7 @@ def claim(
                 lease_epoch=jobs.c.lease_epoch + 1,
                 lease_expires_at=clock.now_plus(ttl),
                 heartbeat_at=clock.now(),
-                attempt=jobs.c.attempt + 1,
+                attempt=1 if fresh_budget else jobs.c.attempt + 1,
                 started_at=sa.func.coalesce(jobs.c.started_at, clock.now()),
                 updated_at=clock.now(),
                 rate=None,
@@ -170,6 +174,15 @@ def claim(
         return None
     if picked.status == RUNNING:
         metrics.lease_taken_over()
+    if fresh_budget:
+        events.record(
+            conn,
+            row["id"],
+            events.ATTEMPTS_RESET,
+            f"all {picked.max_attempts} attempts were used; run again by hand, so the "
+            "count starts over",
+            data={"attempts_used": picked.attempt},
+        )
     lease = Lease(
         job_id=row["id"],
         uid=row["uid"],

@@ -113,11 +113,22 @@ _STATUS_STYLE = {
     "queued": "yellow",
     "paused": "magenta",
     "cancelled": "dim",
+    "stale": "bold red",
 }
 
 
 def status(value: str) -> Text:
     return Text(value, style=_STATUS_STYLE.get(value, ""))
+
+
+def job_status(job: JobView) -> Text:
+    """A job's status as people should read it: a running job whose lease expired is
+    stale (its process is gone or frozen), not running."""
+    return status(job.shown_status)
+
+
+def _eta(job: JobView) -> str:
+    return duration(job.eta_seconds) if job.status == "running" and not job.stale else "–"
 
 
 def jobs_table(jobs: Sequence[JobView]) -> None:
@@ -130,11 +141,11 @@ def jobs_table(jobs: Sequence[JobView]) -> None:
         table.add_row(
             str(job.id),
             job.pipeline,
-            status(job.status),
+            job_status(job),
             pct,
             f"{job.rows_done:,}/{total}",
             rate(job.rows_per_second),
-            duration(job.eta_seconds) if job.status == "running" else "–",
+            _eta(job),
             f"{job.attempt}/{job.max_attempts}",
             _when(job.created_at),
         )
@@ -144,7 +155,9 @@ def jobs_table(jobs: Sequence[JobView]) -> None:
 def job_detail(job: JobView) -> None:
     pct = "" if job.percent is None else f" ({job.percent:.1f}%)"
     total = "?" if job.rows_total is None else f"{job.rows_total:,}"
-    state = status(job.status)
+    state = job_status(job)
+    if job.stale:
+        state.append(" — running, but its lease expired: the process that ran it is gone")
     if job.requested:
         state.append(f" — {job.requested} requested")
     lines: list[tuple[str, str | Text]] = [
@@ -154,7 +167,7 @@ def job_detail(job: JobView) -> None:
         ("destination", job.destination),
         ("progress", f"{job.rows_done:,} of {total} rows{pct}"),
         ("rate", rate(job.rows_per_second)),
-        ("ETA", duration(job.eta_seconds) if job.status == "running" else "–"),
+        ("ETA", _eta(job)),
         ("owner", job.owner or "–"),
         (
             "heartbeat",
