@@ -27,6 +27,7 @@ STALLED = "stalled"
 STUCK = "stuck"
 PLAN = "plan"
 ATTEMPTS_RESET = "attempts_reset"
+CLOCK_STEPPED = "clock_stepped"
 
 
 def record(

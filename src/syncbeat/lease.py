@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, events, metrics
+from . import clock, clockstep, events, metrics
 from .checkpoint import Checkpoint
 from .errors import LeaseLost
 from .store.schema import jobs
@@ -131,6 +131,7 @@ def claim(
     IMMEDIATE`` serialises claims. The pick also tells a takeover (the job was still
     ``running`` under another owner) from a claim of a queued job.
     """
+    clockstep.clamp_future_leases(conn)
     picked = conn.execute(
         sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch, jobs.c.attempt, jobs.c.max_attempts)
         .where(_claimable(job_id, dead_owners, max_attempts))
@@ -322,6 +323,7 @@ class Reaped:
 def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
     """Requeue every running job whose lease expired, or fail it once its attempts are
     used up. A stale owner cannot write afterwards: its writes require ``running``."""
+    clockstep.clamp_future_leases(conn)
     reaped: list[Reaped] = []
     for status, attempts_left in ((QUEUED, True), (FAILED, False)):
         left = _attempts_left(max_attempts)
