@@ -288,17 +288,22 @@ def _domain_base(domain: postgresql.DOMAIN, modifiers: Any) -> TypeEngine[Any]:
     elif isinstance(base, sa.Numeric) and not isinstance(base, sa.Float):
         if modifiers is not None and modifiers.radix == 10 and modifiers.precision:
             base.precision, base.scale = int(modifiers.precision), int(modifiers.scale or 0)
-    elif isinstance(base, (sa.DateTime, sa.Time)) and modifiers is not None:
-        if modifiers.datetime_precision is not None and hasattr(base, "precision"):
-            base.precision = int(modifiers.datetime_precision)
+    elif (
+        isinstance(base, (sa.DateTime, sa.Time))
+        and modifiers is not None
+        and modifiers.datetime_precision is not None
+        and hasattr(base, "precision")
+    ):
+        base.precision = int(modifiers.datetime_precision)
     return base
 
 
 def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
     """A table as the database describes it, typed so that its values read exactly:
-    PostgreSQL domains as their base type, MariaDB's JSON columns as JSON (not text), and floating point as the float the
-    driver returns (MySQL's DOUBLE reflects with ``asdecimal=True``, whose Decimal is
-    cut to 10 decimal places). Raises NoSuchTableError."""
+    PostgreSQL domains as their base type, MariaDB's JSON columns as JSON (not text),
+    and floating point as the float the driver returns (MySQL's DOUBLE reflects with
+    ``asdecimal=True``, whose Decimal is cut to 10 decimal places). Raises
+    NoSuchTableError."""
     json_columns = _mariadb_json_columns(conn, name, schema)
     domains = _domain_modifiers(conn, name, schema)
 
