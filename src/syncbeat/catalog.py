@@ -34,7 +34,8 @@ def refuse_literal_passwords(spec: PipelineSpec) -> None:
     with one could never run (every job would fail on ``***``): refuse it now."""
     for field in ("source_url", "dest_url"):
         url = getattr(spec, field)
-        if urls.has_literal_password(url):
+        # A URL shown masked and sent back (``app:***@``) is no better: *** is no password.
+        if urls.has_literal_password(url) or urls.is_masked(url):
             raise LiteralPassword(
                 f"The {field.replace('_', ' ')} {urls.mask(url)!r} holds a literal "
                 "password; syncbeat never stores passwords, so no job of this pipeline "

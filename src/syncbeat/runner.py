@@ -24,9 +24,10 @@ from .destinations import SqlDestination
 from .destinations import state as dest_state
 from .errors import Interrupted, LeaseLost, SyncbeatError, TransientError
 from .heartbeat import Heartbeat
+from .hooks import RunHooks as RunHooks  # callers import it from here, as before
 from .lease import Lease
 from .pipeline import PipelineSpec
-from .progress import Progress, Snapshot
+from .progress import Progress
 from .retry import classify, is_transient, retrying
 from .sizing import BatchSizer
 from .sources import SqlSource
@@ -40,27 +41,6 @@ T = TypeVar("T")
 STORE_RETRIES = 8
 """Tries of one store write that failed transiently (the store dropped the connection:
 a failover, a restarted pooler) before the run gives up; the lease bounds them too."""
-
-
-def log_message(message: str) -> None:
-    """Where a run's messages go when no caller shows them (a worker): the log. Only
-    warnings are worth a line there; the rest is in the job's events."""
-    if message.startswith("warning: "):
-        log.warning(message.removeprefix("warning: "), extra={"action": "source_warning"})
-
-
-@dataclass
-class RunHooks:
-    """How a caller follows and steers a run (the CLI's progress bar and Ctrl-C)."""
-
-    should_stop: Callable[[], bool] = lambda: False
-    on_progress: Callable[[Snapshot], None] = lambda snapshot: None
-    on_message: Callable[[str], None] = log_message
-    """Messages for the person watching (a warning about the source, a resume). A caller
-    that shows them replaces it, so each is shown once; by default warnings are logged."""
-    checkpoints: bool = True
-    """Benchmark only: False skips the per-batch checkpoint (store and destination state
-    row) and the heartbeat, to measure what they cost. Not exactly-once; never use it."""
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,14 @@ def has_literal_password(url: str) -> bool:
     return mask(url) != url
 
 
+def is_masked(url: str) -> bool:
+    """Whether the URL's password is the mask that stands for one never stored."""
+    return f":{MASK}@" in url or any(m.group(2) == MASK for m in _PASSWORD_PARAM.finditer(url))
+
+
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here)."""
-    if f":{MASK}@" in url:
+    if is_masked(url):
         raise ConnectionUrlError(
             f"The password of {url!r} was given literally and is not kept in the store.",
             hint="Put the password in an environment variable and write ${VAR} in the "

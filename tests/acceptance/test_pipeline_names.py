@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
+from syncbeat import lease as protocol
 from tests.acceptance.outcomes import fails, output
 from tests.conftest import execute, run_cli, table_rows
 
@@ -169,3 +170,35 @@ def test_pipeline_add_refuses_a_literal_password(store_url: str) -> None:
         _pipelines(store_url)["orders"]["source_url"]
         == "postgresql://app:${PGPASS}@db.example/shop"
     )
+
+
+def test_a_sync_refused_because_the_job_runs_elsewhere_changes_nothing(
+    tmp_path: Path, store_url: str
+) -> None:
+    source = _orders(f"sqlite:///{tmp_path / 'shop.db'}")
+    dest = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    sb = Syncbeat(store_url)
+    spec = PipelineSpec(
+        name="orders",
+        source_url=source,
+        source_table="orders",
+        dest_url=dest,
+        dest_table="orders",
+        batch_size=10,
+    )
+    sb.save_pipeline(spec)
+    job_id = sb.enqueue("orders").id
+    with sb.store.begin() as conn:  # a live worker on another machine holds it
+        assert protocol.claim(conn, "w1@elsewhere.invalid:1", 300, job_id=job_id)
+    before = sb.pipeline("orders")
+    sb.close()
+
+    result = run_cli(
+        "sync", "--from", source, "--table", "orders", "--to", dest, "--name", "orders",
+        "--batch-size", "20", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, f"job {job_id}", "is running in w1@elsewhere.invalid:1")
+    sb = Syncbeat(store_url)
+    assert sb.pipeline("orders") == before
+    assert sb.job(job_id, events=0).owner == "w1@elsewhere.invalid:1"
+    sb.close()

@@ -47,6 +47,10 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
     fields = pipeline_body("shop", SOURCE, VARIABLE_DEST, batch_size=10)
     del fields["name"]
     assert_error(answer(client.put("/pipelines/shop", json=fields)), 422, "literal_password")
+    # Nor is a URL shown masked and sent back: *** is no password.
+    masked = pipeline_body("shop", "postgresql://app:***@db.example:5432/shop", VARIABLE_DEST)
+    del masked["name"]
+    assert_error(answer(client.put("/pipelines/shop", json=masked)), 422, "literal_password")
     assert answer(client.get("/pipelines/shop")).json()["source_url"] == VARIABLE_SOURCE
     job = answer(client.post("/pipelines/shop/jobs")).json()
     assert "${DEST_PASSWORD}" in job["destination"]
