@@ -1,4 +1,4 @@
-"""A store clock that stepped back: leases stamped in the store's future.
+"""A store clock that stepped back: leases and worker heartbeats stamped in its future.
 
 Every lease time comes from the store's clock (:mod:`syncbeat.clock`), which protects
 against skew between machines but not against the store's own clock stepping back.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from . import clock, events
-from .store.schema import jobs
+from .store.schema import jobs, workers
 
 CLOCK_TOLERANCE = 1.0
 """Seconds a heartbeat may lie ahead of the store's now before it counts as stamped by a
@@ -58,3 +58,19 @@ def clamp_future_leases(conn: sa.Connection) -> list[int]:
             epoch=row.lease_epoch,
         )
     return [row.id for row in rows]
+
+
+def clamp_future_workers(conn: sa.Connection) -> int:
+    """Pull worker heartbeats stamped in the store's future back to now, so that a worker
+    that died before the step shows as gone after three of its intervals, not after the
+    step. Returns how many were pulled back."""
+    return int(
+        conn.execute(
+            workers.update()
+            .where(
+                workers.c.stopped_at.is_(None),
+                workers.c.heartbeat_at > clock.now_plus(CLOCK_TOLERANCE),
+            )
+            .values(heartbeat_at=clock.now())
+        ).rowcount
+    )

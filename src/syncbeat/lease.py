@@ -324,6 +324,7 @@ def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
     """Requeue every running job whose lease expired, or fail it once its attempts are
     used up. A stale owner cannot write afterwards: its writes require ``running``."""
     clockstep.clamp_future_leases(conn)
+    clockstep.clamp_future_workers(conn)
     reaped: list[Reaped] = []
     for status, attempts_left in ((QUEUED, True), (FAILED, False)):
         left = _attempts_left(max_attempts)

@@ -133,11 +133,11 @@ def _readable(text: str, limit: int) -> str:
 
 
 def default_name(source_url: str, table: str | None, dest_url: str, dest_table: str | None) -> str:
-    """A pipeline name that says what is copied where, and never collides.
+    """A pipeline name that says what is copied where, one per source/destination pair.
 
     ``<db>.<table>-to-<db>.<table>-<hash>``: the readable part may be shortened or look
-    alike for two pairs (two hosts with the same database name), so a short hash of the
-    masked URLs and the tables makes each source/destination pair a name of its own.
+    alike for two pairs (two hosts with the same database name), so a short hash (32
+    bits) of the masked URLs and the tables makes each pair a name of its own.
     The same pair always gets the same name, so rerunning one `syncbeat sync` resumes
     its pipeline; a password (masked) does not change it."""
     what = table or "query"

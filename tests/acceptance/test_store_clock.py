@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from syncbeat import PipelineSpec, Syncbeat
+from syncbeat import PipelineSpec, Syncbeat, clock
 from syncbeat import lease as protocol
-from syncbeat.store import jobs
+from syncbeat.store import jobs, workers
 from tests.conftest import execute, run_cli, syncbeat_command, table_rows
 
 TTL = 2.0
@@ -74,6 +74,20 @@ def test_a_lease_stamped_before_the_store_clock_stepped_back_expires_within_a_tt
     heartbeat = next(line for line in detail.splitlines() if "heartbeat" in line)
     assert "-" not in heartbeat.split("heartbeat", 1)[1].split("(")[0], heartbeat
 
+    with sb.store.begin() as conn:  # and the dead worker's own row, stamped alike
+        conn.execute(
+            workers.insert().values(
+                name="ghost",
+                host="elsewhere.invalid",
+                pid=1,
+                concurrency=1,
+                heartbeat_interval=0.5,
+                jobs=[job_id],
+                started_at=clock.now(),
+                heartbeat_at=clock.now_plus(STEP),
+            )
+        )
+
     env = {**os.environ, "SYNCBEAT_STORE": store}
     log = tmp_path / "worker.log"
     with log.open("w") as stderr:
@@ -105,4 +119,13 @@ def test_a_lease_stamped_before_the_store_clock_stepped_back_expires_within_a_tt
     # The takeover came one TTL after the step was noticed (plus a poll), not an hour.
     assert (claimed[0].at - stepped_at).total_seconds() < TTL + 1.5
     assert table_rows(dest, "orders", ["id"]) == table_rows(source, "orders", ["id"])
+    # The dead worker stopped looking alive too (three of its intervals after the step
+    # was noticed), with a heartbeat age that is never negative.
+    ghost = next(w for w in sb.workers(include_stopped=True) if w.name == "ghost")
+    deadline = time.monotonic() + 10
+    while ghost.alive:
+        assert time.monotonic() < deadline, ghost
+        time.sleep(0.1)
+        ghost = next(w for w in sb.workers(include_stopped=True) if w.name == "ghost")
+    assert ghost.heartbeat_age_seconds >= 0
     sb.close()
