@@ -27,6 +27,8 @@ SOURCE_CHANGED = "source_changed"  # a warning: the source changed while it was 
 STALLED = "stalled"
 STUCK = "stuck"
 PLAN = "plan"
+ATTEMPTS_RESET = "attempts_reset"
+CLOCK_STEPPED = "clock_stepped"
 
 
 def record(

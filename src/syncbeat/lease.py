@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, events, metrics
+from . import clock, clockstep, events, metrics
 from .checkpoint import Checkpoint
 from .errors import LeaseLost
 from .store.schema import jobs
@@ -131,8 +131,9 @@ def claim(
     IMMEDIATE`` serialises claims. The pick also tells a takeover (the job was still
     ``running`` under another owner) from a claim of a queued job.
     """
+    clockstep.clamp_future_leases(conn)
     picked = conn.execute(
-        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch)
+        sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch, jobs.c.attempt, jobs.c.max_attempts)
         .where(_claimable(job_id, dead_owners, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
@@ -140,6 +141,10 @@ def claim(
     ).first()
     if picked is None:
         return None
+    # A job named by its id is run by a person (`sync`, `run --wait`), who reran it on
+    # purpose, usually after fixing the cause: that run gets a fresh attempt budget
+    # rather than "attempt 8 of 5". Workers never get here with a spent budget.
+    fresh_budget = job_id is not None and picked.attempt >= picked.max_attempts
     row = (
         conn.execute(
             jobs.update()
@@ -156,7 +161,7 @@ def claim(
                 lease_epoch=jobs.c.lease_epoch + 1,
                 lease_expires_at=clock.now_plus(ttl),
                 heartbeat_at=clock.now(),
-                attempt=jobs.c.attempt + 1,
+                attempt=1 if fresh_budget else jobs.c.attempt + 1,
                 started_at=sa.func.coalesce(jobs.c.started_at, clock.now()),
                 updated_at=clock.now(),
                 rate=None,
@@ -170,6 +175,15 @@ def claim(
         return None
     if picked.status == RUNNING:
         metrics.lease_taken_over()
+    if fresh_budget:
+        events.record(
+            conn,
+            row["id"],
+            events.ATTEMPTS_RESET,
+            f"all {picked.max_attempts} attempts were used; run again by hand, so the "
+            "count starts over",
+            data={"attempts_used": picked.attempt},
+        )
     lease = Lease(
         job_id=row["id"],
         uid=row["uid"],
@@ -309,6 +323,8 @@ class Reaped:
 def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
     """Requeue every running job whose lease expired, or fail it once its attempts are
     used up. A stale owner cannot write afterwards: its writes require ``running``."""
+    clockstep.clamp_future_leases(conn)
+    clockstep.clamp_future_workers(conn)
     reaped: list[Reaped] = []
     for status, attempts_left in ((QUEUED, True), (FAILED, False)):
         left = _attempts_left(max_attempts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from . import defaults, progress
 
@@ -64,6 +64,12 @@ class JobView(BaseModel):
     pipeline: str
     kind: str
     status: str
+    stale: bool = Field(
+        False,
+        description="A running job whose lease expired without a renewal: the process "
+        "running it died or froze. Shown as stale, without rate or ETA, until a worker or "
+        "a rerun takes it over; its stored status stays running.",
+    )
     requested: str | None
     owner: str | None
     lease_epoch: int
@@ -85,10 +91,17 @@ class JobView(BaseModel):
     finished_at: dt.datetime | None
     events: list[EventView] | None = None
 
+    @property
+    def shown_status(self) -> str:
+        """The status as people should read it: ``stale`` for a stale running job."""
+        return "stale" if self.stale else self.status
+
     @classmethod
     def from_row(cls, row: Any, now: float, events: list[EventView] | None = None) -> JobView:
         spec = row["spec"]
-        running = row["status"] == "running"
+        expires = row["lease_expires_at"]
+        stale = row["status"] == "running" and expires is not None and expires < now
+        running = row["status"] == "running" and not stale
         snap = progress.Snapshot(
             row["rows_done"],
             row["rows_total"],
@@ -101,16 +114,19 @@ class JobView(BaseModel):
             pipeline=row["pipeline"],
             kind=row["kind"],
             status=row["status"],
+            stale=stale,
             requested=row["requested"],
             owner=row["owner"],
             lease_epoch=row["lease_epoch"],
             attempt=row["attempt"],
             max_attempts=row["max_attempts"],
-            heartbeat_age_seconds=(now - row["heartbeat_at"])
-            if running and row["heartbeat_at"]
+            # A heartbeat stamped ahead of now (a store clock that stepped back) is as
+            # good as fresh, never a negative age.
+            heartbeat_age_seconds=max(0.0, now - row["heartbeat_at"])
+            if row["status"] == "running" and row["heartbeat_at"]
             else None,
-            lease_expires_in_seconds=(row["lease_expires_at"] - now)
-            if running and row["lease_expires_at"]
+            lease_expires_in_seconds=(expires - now)
+            if row["status"] == "running" and expires
             else None,
             rows_done=row["rows_done"],
             rows_total=row["rows_total"],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import (
@@ -14,6 +17,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from . import defaults, urls
 from .errors import ConfigError
@@ -22,6 +27,9 @@ Mode = Literal["upsert", "append", "replace"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 """A pipeline's name (also as a JSON Schema pattern in the REST API)."""
 _NAME = re.compile(NAME_PATTERN)
+
+IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "dest_table", "mode")
+"""What a job's checkpoint is about: change any of these and it means nothing."""
 
 
 class PipelineSpec(BaseModel):
@@ -84,6 +92,17 @@ class PipelineSpec(BaseModel):
 def parse_spec(fields: Mapping[str, Any]) -> PipelineSpec:
     """A spec from a user's input (CLI options, an API body): everything wrong with it
     becomes one ConfigError that names each field and what is wrong with it."""
+    fields = dict(fields)
+    if fields.get("dest_table") is None:
+        fields.pop("dest_table", None)
+        default = default_dest_table(fields.get("source_table"))
+        if default is not None:
+            fields["dest_table"] = default
+        elif fields.get("source_query") is not None:
+            raise ConfigError(
+                "Invalid pipeline options: dest_table: needed with source_query "
+                "(a query has no table name to copy into)"
+            )
     try:
         return PipelineSpec(**fields)
     except ValidationError as exc:
@@ -93,8 +112,47 @@ def parse_spec(fields: Mapping[str, Any]) -> PipelineSpec:
         raise ConfigError(f"Invalid pipeline options: {problems}") from None
 
 
-def default_name(source_url: str, table: str | None, dest_table: str | None) -> str:
-    """A readable pipeline name from where the data comes from."""
+def default_dest_table(source_table: str | None) -> str | None:
+    """The destination table when none is given: the source table's name, without its
+    schema. None for a query, which must name its destination."""
+    return source_table.rpartition(".")[2] if source_table else None
+
+
+def _database(url: str) -> str:
+    """The database a URL names, readably: a SQLite file's stem, else the database."""
+    try:
+        parsed = make_url(urls.without_variables(url))
+    except (ArgumentError, ValueError):
+        return "db"
+    database = parsed.database or parsed.host or parsed.get_backend_name()
+    return PurePath(database).stem if parsed.get_backend_name() == "sqlite" else database
+
+
+def _readable(text: str, limit: int) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "-", text).strip("-.:")[:limit].strip("-.:")
+
+
+def default_name(source_url: str, table: str | None, dest_url: str, dest_table: str | None) -> str:
+    """A pipeline name that says what is copied where, one per source/destination pair.
+
+    ``<db>.<table>-to-<db>.<table>-<hash>``: the readable part may be shortened or look
+    alike for two pairs (two hosts with the same database name), so a short hash (32
+    bits) of the masked URLs and the tables makes each pair a name of its own.
+    The same pair always gets the same name, so rerunning one `syncbeat sync` resumes
+    its pipeline; a password (masked) does not change it."""
+    what = table or "query"
+    into = dest_table or what
+    pair = [urls.mask(source_url), what, urls.mask(dest_url), into]
+    digest = hashlib.sha256(json.dumps(pair).encode()).hexdigest()[:8]
+    source = f"{_readable(_database(source_url), 30)}.{_readable(what, 40)}"
+    dest = f"{_readable(_database(dest_url), 30)}.{_readable(into, 40)}"
+    return f"{source}-to-{dest}-{digest}".lstrip("-.:") or f"pipeline-{digest}"
+
+
+def legacy_default_name(source_url: str, table: str | None, dest_table: str | None) -> str:
+    """The default name of earlier versions: ``<dialect>.<table>``, shared by every pair
+    that copies a table of that name from that kind of database. Only looked up, so that
+    a pipeline an older syncbeat saved under it keeps being resumed."""
     base = urls.describe(source_url).split(":", 1)[0]
     what = table or dest_table or "query"
     name = re.sub(r"[^A-Za-z0-9_.:-]+", "-", f"{base}.{what}").strip("-")

@@ -10,13 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, urls
+from . import catalog, clock, defaults, events, urls
 from . import lease as protocol
 from .errors import (
     InvalidTransition,
     JobBusy,
     JobNotFound,
-    PipelineExists,
     PipelineNotFound,
 )
 from .hooks import RunHooks
@@ -29,10 +28,6 @@ from .store.schema import OPEN_STATUSES
 from .worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-# What a job's checkpoint is about: change any of these and it means nothing.
-_IDENTITY = ("source_url", "source_table", "source_query", "key", "dest_url", "dest_table", "mode")
 
 
 # For each request: the status a job can be in -> the status it goes to (None: the job is
@@ -66,51 +61,28 @@ class Syncbeat:
     # -- pipelines ------------------------------------------------------------------
 
     def save_pipeline(self, spec: PipelineSpec, *, exists: bool | None = None) -> PipelineView:
-        """Create or update a pipeline. Literal passwords are masked before storing.
+        """Create or update a pipeline. A literal password is refused (it is never stored,
+        so no job could use it).
 
         ``exists=False`` only creates (PipelineExists if the name is taken),
         ``exists=True`` only updates (PipelineNotFound if there is none)."""
-        stored = spec.stored().model_dump()
+        catalog.refuse_literal_passwords(spec)
+        return self._save_pipeline(spec, exists)
+
+    def _save_pipeline(
+        self, spec: PipelineSpec, exists: bool | None, *, to_run_now: bool = False
+    ) -> PipelineView:
         try:
-            self._write_pipeline(spec, stored, exists)
+            with self.store.begin() as conn:
+                if to_run_now:
+                    catalog.refuse_if_unrunnable(conn, spec)
+                catalog.write(conn, spec, exists)
         except sa.exc.IntegrityError:
             # Another caller created it between our look and our insert.
             if exists is not False:
-                return self.save_pipeline(spec, exists=exists)
-            raise PipelineExists(
-                f"There is already a pipeline named {spec.name!r}.",
-                hint="Choose another name, or change that pipeline instead.",
-            ) from None
+                return self._save_pipeline(spec, exists, to_run_now=to_run_now)
+            raise catalog.exists_error(spec.name) from None
         return self.pipeline(spec.name)
-
-    def _write_pipeline(self, spec: PipelineSpec, stored: Any, exists: bool | None) -> None:
-        with self.store.begin() as conn:
-            now = clock.now()
-            found = conn.execute(
-                sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)
-            ).first()
-            if exists is False and found:
-                raise PipelineExists(
-                    f"There is already a pipeline named {spec.name!r}.",
-                    hint="Choose another name, or change that pipeline instead.",
-                )
-            if exists is True and not found:
-                raise PipelineNotFound(
-                    f"There is no pipeline named {spec.name!r}.",
-                    hint="Create it first.",
-                )
-            if found:
-                conn.execute(
-                    pipelines.update()
-                    .where(pipelines.c.name == spec.name)
-                    .values(spec=stored, updated_at=now)
-                )
-            else:
-                conn.execute(
-                    pipelines.insert().values(
-                        name=spec.name, spec=stored, created_at=now, updated_at=now
-                    )
-                )
 
     def pipeline(self, name: str) -> PipelineView:
         with self.store.begin() as conn:
@@ -210,45 +182,8 @@ class Syncbeat:
         simply replaced by a new one: the corrected command just works. A job with
         progress is kept, and the change refused with a way out.
         """
-        was = PipelineSpec(**self._job_spec(job_id))
-        now = spec.stored()
-        changed = [f for f in _IDENTITY if getattr(was, f) != getattr(now, f)]
-        if not changed:
-            return True
         with self.store.begin() as conn:
-            if self._never_committed(conn, job_id):
-                superseded = conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "failed", "paused")))
-                    .values(status="cancelled", finished_at=clock.now(), updated_at=clock.now())
-                ).rowcount
-                if superseded:
-                    events.record(
-                        conn,
-                        job_id,
-                        events.CANCELLED,
-                        f"superseded: the pipeline's {', '.join(changed)} changed "
-                        "before any batch was committed",
-                    )
-                    return False
-        raise InvalidTransition(
-            f"Pipeline {spec.name!r} has an unfinished job {job_id} that copies with a "
-            f"different {', '.join(changed)}; resuming it with these options would "
-            "apply its checkpoint to other data.",
-            hint=f"Run it with its original options, or cancel it first "
-            f"(syncbeat job cancel {job_id}) to start afresh.",
-        )
-
-    @staticmethod
-    def _never_committed(conn: sa.Connection, job_id: int) -> bool:
-        return (
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(job_events)
-                .where(job_events.c.job_id == job_id, job_events.c.kind == events.BATCH)
-            ).scalar_one()
-            == 0
-        )
+            return catalog.keep_or_supersede(conn, job_id, spec)
 
     def job(self, job_id: int, *, events: int = 20) -> JobView:
         with self.store.begin() as conn:
@@ -428,14 +363,25 @@ class Syncbeat:
         with self.store.begin() as conn:
             return dict(self._row(conn, job_id)["spec"])
 
-    def sync(self, spec: PipelineSpec, hooks: RunHooks | None = None) -> tuple[JobView, Outcome]:
+    def sync(
+        self, spec: PipelineSpec, hooks: RunHooks | None = None, *, named_by_default: bool = False
+    ) -> tuple[JobView, Outcome]:
         """Save the pipeline and run a full sync in the foreground, resuming its
-        unfinished job if there is one."""
+        unfinished job if there is one.
+
+        A literal password is accepted here: this process holds it for the run (the
+        store keeps it masked, so only a rerun of the same command can resume). With
+        ``named_by_default``, ``spec.name`` is the default name, and a pipeline that an
+        earlier version saved under its older default name is resumed when it copies
+        exactly this (see :func:`syncbeat.catalog.name_by_default`)."""
         # A URL that cannot work (bad syntax, unknown driver, unset ${VAR}) is a usage
         # error: say so before anything is saved or a job is created.
         urls.check(spec.source_url)
         urls.check(spec.dest_url)
-        self.save_pipeline(spec)
+        if named_by_default:
+            with self.store.begin() as conn:
+                spec = spec.model_copy(update={"name": catalog.name_by_default(conn, spec)})
+        self._save_pipeline(spec, None, to_run_now=True)
         job = self.enqueue(spec.name, spec=spec)
         return self.run_job(job.id, hooks, spec=spec)
 

@@ -255,14 +255,61 @@ def _mariadb_json_columns(conn: sa.Connection, name: str, schema: str | None) ->
     return {column for column, check in rows if check == f"json_valid(`{column}`)"}
 
 
+def _domain_modifiers(conn: sa.Connection, name: str, schema: str | None) -> dict[str, Any]:
+    """The length, precision and scale of each domain column's base type (SQLAlchemy's
+    reflection of a domain drops them: numeric(5,2) would come back as numeric)."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.column_name, d.character_maximum_length AS length,"
+            " d.numeric_precision AS precision, d.numeric_scale AS scale,"
+            " d.numeric_precision_radix AS radix, d.datetime_precision"
+            " FROM information_schema.columns c JOIN information_schema.domains d"
+            " ON d.domain_schema = c.domain_schema AND d.domain_name = c.domain_name"
+            " WHERE c.table_schema = COALESCE(:schema, current_schema())"
+            " AND c.table_name = :name"
+        ),
+        {"schema": schema, "name": name},
+    ).all()
+    return {row.column_name: row for row in rows}
+
+
+def _domain_base(domain: postgresql.DOMAIN, modifiers: Any) -> TypeEngine[Any]:
+    """A PostgreSQL domain as its base type, everywhere: a destination has no such type
+    (creating it would copy a schema object the user did not ask for), and the domain's
+    CHECK, NOT NULL and default are not carried. Values are the base type's values."""
+    base = domain.data_type.copy()
+    if isinstance(base, sa.String):
+        if base.collation == "default":  # the column's own default collation
+            base.collation = None
+        if modifiers is not None and modifiers.length is not None:
+            base.length = int(modifiers.length)
+    elif isinstance(base, sa.Numeric) and not isinstance(base, sa.Float):
+        if modifiers is not None and modifiers.radix == 10 and modifiers.precision:
+            base.precision, base.scale = int(modifiers.precision), int(modifiers.scale or 0)
+    elif (
+        isinstance(base, (sa.DateTime, sa.Time))
+        and modifiers is not None
+        and modifiers.datetime_precision is not None
+        and hasattr(base, "precision")
+    ):
+        base.precision = int(modifiers.datetime_precision)
+    return base
+
+
 def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
     """A table as the database describes it, typed so that its values read exactly:
-    MariaDB's JSON columns as JSON (not text), and floating point as the float the
-    driver returns (MySQL's DOUBLE reflects with ``asdecimal=True``, whose Decimal is
-    cut to 10 decimal places). Raises NoSuchTableError."""
+    PostgreSQL domains as their base type, MariaDB's JSON columns as JSON (not text),
+    and floating point as the float the driver returns (MySQL's DOUBLE reflects with
+    ``asdecimal=True``, whose Decimal is cut to 10 decimal places). Raises
+    NoSuchTableError."""
     json_columns = _mariadb_json_columns(conn, name, schema)
+    domains = _domain_modifiers(conn, name, schema)
 
     def exact(inspector: Any, table: sa.Table, info: dict[str, Any]) -> None:
+        if isinstance(info["type"], postgresql.DOMAIN):
+            info["type"] = _domain_base(info["type"], domains.get(info["name"]))
         if info["name"] in json_columns:
             info["type"] = sa.JSON()
         elif isinstance(info["type"], sa.Float) and info["type"].asdecimal:

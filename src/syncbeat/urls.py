@@ -106,9 +106,14 @@ def has_literal_password(url: str) -> bool:
     return mask(url) != url
 
 
+def is_masked(url: str) -> bool:
+    """Whether the URL's password is the mask that stands for one never stored."""
+    return f":{MASK}@" in url or any(m.group(2) == MASK for m in _PASSWORD_PARAM.finditer(url))
+
+
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here)."""
-    if f":{MASK}@" in url:
+    if is_masked(url):
         raise ConnectionUrlError(
             f"The password of {url!r} was given literally and is not kept in the store.",
             hint="Put the password in an environment variable and write ${VAR} in the "
@@ -132,10 +137,16 @@ def check(url: str) -> None:
     create_engine(url).dispose()
 
 
+def without_variables(url: str) -> str:
+    """The URL with every ``${VAR}`` replaced by a placeholder: parseable, and holding no
+    secret, for labels that need its host or database."""
+    return _VAR.sub("x", url)
+
+
 def describe(url: str) -> str:
     """A short, safe label for a URL: dialect, host and database."""
     try:
-        parsed = make_url(_VAR.sub("x", url))
+        parsed = make_url(without_variables(url))
     except (ArgumentError, ValueError):
         return mask(url)
     where = parsed.host or ""

@@ -538,22 +538,25 @@ def test_literal_password_never_shown_nor_stored(
         ],
         store,
     )
-    outputs.append(
-        run_cli(
-            "pipeline",
-            "add",
-            name,
-            "--from",
-            url,
-            "--table",
-            "items",
-            "--to",
-            sqlite_url2,
-            "--json",
-            store=store,
-            check=True,
-        )
+    # Saving it for later is refused: a saved pipeline's password is masked, so no job
+    # of it could connect. The one `sync` saved stays as it was.
+    refused = run_cli(
+        "pipeline",
+        "add",
+        name,
+        "--from",
+        url,
+        "--table",
+        "items",
+        "--to",
+        sqlite_url2,
+        "--mode",
+        "append",
+        "--json",
+        store=store,
     )
+    fails(refused, 2, "literal password", "${VAR}")
+    outputs.append(refused)
     # The stored definition has no password, so running it from the store cannot
     # connect: it must say why, still without the password.
     rerun = run_cli("run", name, "--wait", store=store)
@@ -576,6 +579,7 @@ def test_literal_password_never_shown_nor_stored(
         sb.close()
     assert "***" in dumped
     assert password not in dumped
+    assert [p.mode for p in Syncbeat(store).pipelines()] == ["upsert"]  # refused: unchanged
 
 
 def test_corrected_command_replaces_a_job_that_never_committed(

@@ -288,3 +288,9 @@ def test_a_pipeline_name_crafted_as_sql_is_refused(
     fails(result, 2, "invalid pipeline options", "name", "use letters, digits")
     assert not store.exists()
     assert not has_table(sqlite_url2, "items")
+
+
+def test_jobs_with_an_unknown_status(store_url: str) -> None:
+    result = run_cli("jobs", "--status", "bogus", store=store_url)
+    fails(result, 2, "'bogus' is not a job status", "running, queued, paused, failed")
+    assert "No jobs" not in output(result)

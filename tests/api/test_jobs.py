@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from syncbeat import Syncbeat
+from syncbeat import Syncbeat, clock
+from syncbeat.store import jobs
 from tests.conftest import table_rows
 
 from .conftest import assert_error, claim, pipeline_body, source_table, sqlite_only
@@ -175,3 +176,39 @@ def test_a_misspelt_query_parameter_is_422_not_ignored(client: httpx.Client) -> 
     message = assert_error(client.get("/jobs", params={"statuss": "failed"}), 422)
     assert "'statuss'" in message
     assert "limit, offset, pipeline, status" in client.get("/jobs?x=1").json()["error"]["hint"]
+
+
+def test_a_running_job_whose_lease_expired_is_stale_without_rate_or_eta(
+    client: httpx.Client, sb: Syncbeat
+) -> None:
+    """The process running it died: it must not go on looking like it runs at speed."""
+    client.post("/pipelines", json=pipeline_body("items", "sqlite:///s.db", "sqlite:///d.db"))
+    job_id = client.post("/pipelines/items/jobs").json()["id"]
+    claim(sb, job_id)
+    with sb.store.begin() as conn:  # what its last heartbeat left, ten minutes ago
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(
+                rows_done=500,
+                rows_total=1000,
+                rate=1000.0,
+                heartbeat_at=jobs.c.heartbeat_at - 600,
+                lease_expires_at=jobs.c.heartbeat_at - 300,
+            )
+        )
+    shown = client.get(f"/jobs/{job_id}").json()
+    assert (shown["status"], shown["stale"]) == ("running", True)
+    assert shown["rows_per_second"] is None and shown["eta_seconds"] is None
+    assert shown["heartbeat_age_seconds"] >= 600
+    listed = client.get("/jobs").json()["items"][0]
+    assert listed["stale"] is True
+    # A live lease is not stale.
+    with sb.store.begin() as conn:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(heartbeat_at=clock.now(), lease_expires_at=clock.now_plus(300))
+        )
+    fresh = client.get(f"/jobs/{job_id}").json()
+    assert fresh["stale"] is False and fresh["rows_per_second"] == 1000.0

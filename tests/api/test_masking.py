@@ -1,5 +1,5 @@
-"""A password given literally in a connection URL never comes back from the API (nor
-reaches the store); a ``${VAR}`` reference is kept as written and shown."""
+"""A password given literally in a connection URL is refused (no job could use it, it is
+never stored) without being quoted back; a ``${VAR}`` reference is kept as written."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ SECRET = "pw-Lit3ral-s3cret"
 QUERY_SECRET = "qs-S3cret-in-query"
 SOURCE = f"postgresql://app:{SECRET}@db.example:5432/shop"
 DEST = "postgresql://app:${DEST_PASSWORD}@" + f"warehouse.example/dw?password={QUERY_SECRET}"
+VARIABLE_SOURCE = "postgresql://app:${SOURCE_PASSWORD}@db.example:5432/shop"
+VARIABLE_DEST = "postgresql://app:${DEST_PASSWORD}@warehouse.example/dw?sslmode=require"
 
 
 def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
@@ -25,26 +27,33 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
         bodies.append(response.text)
         return response
 
-    created = answer(client.post("/pipelines", json=pipeline_body("shop", SOURCE, DEST)))
+    # A literal password could never be used by a job (it is not stored): refused, and
+    # the refusal does not quote it.
+    for source, dest in ((SOURCE, VARIABLE_DEST), (VARIABLE_SOURCE, DEST)):
+        refused = answer(client.post("/pipelines", json=pipeline_body("shop", source, dest)))
+        assert "${VAR}" in (refused.json()["error"]["hint"] or "")
+        assert_error(refused, 422, "literal_password")
+    assert answer(client.get("/pipelines")).json() == []
+
+    created = answer(
+        client.post("/pipelines", json=pipeline_body("shop", VARIABLE_SOURCE, VARIABLE_DEST))
+    )
     assert created.status_code == 201, created.text
     shown = answer(client.get("/pipelines/shop")).json()
-    assert shown["source_url"] == "postgresql://app:***@db.example:5432/shop"
     # The reference names a secret without being one: it stays, for the worker to resolve.
-    assert (
-        shown["dest_url"] == "postgresql://app:${DEST_PASSWORD}@warehouse.example/dw?password=***"
-    )
+    assert shown["source_url"] == VARIABLE_SOURCE
+    assert shown["dest_url"] == VARIABLE_DEST
 
-    fields = pipeline_body("shop", SOURCE, DEST, batch_size=10)
+    fields = pipeline_body("shop", SOURCE, VARIABLE_DEST, batch_size=10)
     del fields["name"]
-    answer(client.put("/pipelines/shop", json=fields))
-    answer(client.get("/pipelines"))
+    assert_error(answer(client.put("/pipelines/shop", json=fields)), 422, "literal_password")
+    # Nor is a URL shown masked and sent back: *** is no password.
+    masked = pipeline_body("shop", "postgresql://app:***@db.example:5432/shop", VARIABLE_DEST)
+    del masked["name"]
+    assert_error(answer(client.put("/pipelines/shop", json=masked)), 422, "literal_password")
+    assert answer(client.get("/pipelines/shop")).json()["source_url"] == VARIABLE_SOURCE
     job = answer(client.post("/pipelines/shop/jobs")).json()
-    assert "***" in job["source"]
-    # A worker cannot use a password that was never stored: the job fails, saying why.
-    sb.run_job(job["id"])
-    failed = answer(client.get(f"/jobs/{job['id']}")).json()
-    assert failed["status"] == "failed"
-    assert "given literally" in failed["last_error"]
+    assert "${DEST_PASSWORD}" in job["destination"]
     answer(client.get("/jobs"))
     answer(client.get(f"/jobs/{job['id']}/events"))
     answer(client.get("/metrics"))

@@ -20,6 +20,9 @@ def test_the_body_model_mirrors_pipeline_spec() -> None:
     api, spec = PipelineCreate.model_fields, PipelineSpec.model_fields
     assert set(api) == set(spec)
     for name, field in spec.items():
+        if name == "dest_table":  # derived from source_table when omitted, as in the CLI
+            assert api[name].get_default() is None
+            continue
         assert api[name].get_default(call_default_factory=True) == field.get_default(
             call_default_factory=True
         ), name
@@ -70,6 +73,18 @@ def test_create_refuses_a_taken_name_and_update_an_unknown_one(client: httpx.Cli
     assert_error(client.put("/pipelines/nope", json=fields), 404, "pipeline_not_found")
     assert_error(client.delete("/pipelines/nope"), 404, "pipeline_not_found")
     assert_error(client.post("/pipelines/nope/jobs"), 404, "pipeline_not_found")
+
+
+def test_dest_table_defaults_to_the_source_table_as_in_the_cli(client: httpx.Client) -> None:
+    body = pipeline_body("orders", "sqlite:///src.db", "sqlite:///dst.db", source_table="s.items")
+    del body["dest_table"]
+    created = client.post("/pipelines", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["dest_table"] == "items"
+    # A query has no table name to default to: say which field is missing.
+    query = body | {"name": "q", "source_table": None, "source_query": "SELECT 1 AS id"}
+    assert "dest_table" in assert_error(client.post("/pipelines", json=query), 422)
+    assert [p["name"] for p in client.get("/pipelines").json()] == ["orders"]
 
 
 BAD_DEFINITIONS: list[tuple[dict[str, object], str]] = [

@@ -18,10 +18,12 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from syncbeat import PipelineSpec, Syncbeat
+from syncbeat import lease as protocol
 from syncbeat.api import create_app
 from syncbeat.api.auth import COOKIE_NAME
 from syncbeat.api.dashboard import STATES, stale
 from syncbeat.models import JobView
+from syncbeat.store import jobs
 from tests.api.conftest import make_client
 
 TOKEN = "pages-test-token-4d2"
@@ -182,3 +184,27 @@ def test_a_heartbeat_is_stale_after_half_its_lease(
     age: float | None, left: float | None, is_stale: bool
 ) -> None:
     assert stale(_running(age, left)) is is_stale
+
+
+def test_a_job_whose_lease_expired_shows_as_stale(sb: Syncbeat, browser: httpx.Client) -> None:
+    spec = PipelineSpec(
+        name="items",
+        source_url="sqlite:///s.db",
+        source_table="items",
+        dest_url="sqlite:///d.db",
+        dest_table="items",
+    )
+    sb.save_pipeline(spec)
+    job_id = sb.enqueue("items").id
+    with sb.store.begin() as conn:
+        assert protocol.claim(conn, "gone@elsewhere:1", 300, job_id=job_id) is not None
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(rate=900.0, lease_expires_at=jobs.c.heartbeat_at - 1)
+        )
+    sign_in(browser)
+    for page in ("/", f"/ui/jobs/{job_id}"):
+        html = browser.get(page).text
+        assert re.search(r'class="badge[^"]*stale"[^>]*>stale<', html), page
+        assert "900 rows/s" not in html, page

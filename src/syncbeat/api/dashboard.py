@@ -97,7 +97,7 @@ def _rows(job: JobView) -> str:
 
 
 def _eta(job: JobView) -> str:
-    if job.status != "running":
+    if job.status != "running" or job.stale:
         return "–"
     return "unknown" if job.eta_seconds is None else _duration(job.eta_seconds)
 

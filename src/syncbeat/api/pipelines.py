@@ -36,7 +36,7 @@ class PipelineFields(BaseModel):
     source_url: str = Field(
         description="Source connection URL, e.g. postgresql://app:${PGPASS}@db/shop. Write "
         "passwords as ${VAR}, read from the worker's environment; a literal password is "
-        "masked before it is stored, so no job could use it."
+        "never stored, so no job could use it: it is refused (422)."
     )
     source_table: str | None = Field(None, description="Source table ([schema.]name).")
     source_query: str | None = Field(None, description="Source SELECT, instead of a table.")
@@ -45,7 +45,11 @@ class PipelineFields(BaseModel):
         description="Key columns for paging and upserts. Empty: the table's primary key.",
     )
     dest_url: str = Field(description="Destination connection URL (same rules).")
-    dest_table: str = Field(description="Destination table.")
+    dest_table: str | None = Field(
+        None,
+        description="Destination table. Default: the source table's name, without its "
+        "schema; needed with source_query.",
+    )
     mode: Mode = Field(cast(Mode, defaults.MODE), description="How rows are written.")
     batch_size: int | None = Field(
         None, ge=1, le=1_000_000, description="Rows per batch. None: adaptive."
@@ -62,7 +66,7 @@ class PipelineCreate(PipelineFields):
     name: str = Field(pattern=NAME_PATTERN, max_length=200, description="The pipeline's name.")
 
 
-_STORED = "Saved; URLs come back with literal passwords masked."
+_STORED = "Saved; URLs come back as written (${VAR} references kept)."
 
 
 @router.get("/pipelines", responses=responses(*AUTHED))

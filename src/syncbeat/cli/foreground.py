@@ -62,14 +62,19 @@ class _StopFlag:
 
 
 def _run_foreground(
-    sb: Syncbeat, spec: PipelineSpec | None, job_id: int | None, label: str
+    sb: Syncbeat,
+    spec: PipelineSpec | None,
+    job_id: int | None,
+    label: str,
+    *,
+    named_by_default: bool = False,
 ) -> tuple[Any, Outcome]:
     with render.SyncProgress(label) as bar, _StopFlag(bar) as flag:
         hooks = RunHooks(
             should_stop=lambda: flag.asked, on_progress=bar.update, on_message=bar.message
         )
         if spec is not None:
-            return sb.sync(spec, hooks)
+            return sb.sync(spec, hooks, named_by_default=named_by_default)
         assert job_id is not None
         return sb.run_job(job_id, hooks)
 
@@ -110,7 +115,7 @@ def sync(
     """
     spec = pipeline_spec(source, table, query, key, dest, to_table, mode, batch_size, name)
     sb = client()
-    job, outcome = _run_foreground(sb, spec, None, spec.name)
+    job, outcome = _run_foreground(sb, spec, None, spec.name, named_by_default=name is None)
     raise typer.Exit(_report(job, outcome))
 
 

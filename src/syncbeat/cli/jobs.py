@@ -6,15 +6,30 @@ from typing import Annotated
 
 import typer
 
+from ..lease import STATUSES
 from . import render
 from .app import app, client, job_app
 from .options import JobId, JsonOpt
 
 
+def _known_status(value: str | None) -> str | None:
+    if value is not None and value not in STATUSES:
+        raise typer.BadParameter(
+            f"{value!r} is not a job status; use one of {', '.join(STATUSES)}."
+        )
+    return value
+
+
 @app.command()
 def jobs(
     status: Annotated[
-        str | None, typer.Option("--status", "-s", help="Only jobs in this status.")
+        str | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help=f"Only jobs in this status: {', '.join(STATUSES)}.",
+            callback=_known_status,
+        ),
     ] = None,
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", "-p", help="Only this pipeline's jobs.")

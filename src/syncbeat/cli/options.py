@@ -8,7 +8,7 @@ import typer
 
 from .. import defaults
 from ..destinations import MODES
-from ..pipeline import PipelineSpec, default_name, parse_spec
+from ..pipeline import PipelineSpec, default_dest_table, default_name, parse_spec
 
 
 def _spec(**fields: Any) -> PipelineSpec:
@@ -59,7 +59,12 @@ BatchOpt = Annotated[
 ]
 NameOpt = Annotated[
     str | None,
-    typer.Option("--name", "-n", help="Pipeline name. Default: derived from the source."),
+    typer.Option(
+        "--name",
+        "-n",
+        help="Pipeline name. Default: <db>.<table>-to-<db>.<table>-<hash>, one per "
+        "source/destination pair, so rerunning the same command resumes it.",
+    ),
 ]
 
 
@@ -76,11 +81,11 @@ def pipeline_spec(
 ) -> PipelineSpec:
     if (table is None) == (query is None):
         raise typer.BadParameter("give exactly one of --table and --query")
-    dest_table = to_table or (table.rpartition(".")[2] if table else None)
+    dest_table = to_table or default_dest_table(table)
     if dest_table is None:
         raise typer.BadParameter("--to-table is needed with --query")
     return _spec(
-        name=name or default_name(source, table, dest_table),
+        name=name or default_name(source, table, dest, dest_table),
         source_url=source,
         source_table=table,
         source_query=query,

@@ -36,7 +36,10 @@ def pipeline_add(
     batch_size: BatchOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Create or update a pipeline (without running it; see `syncbeat run`)."""
+    """Create or update a pipeline (without running it; see `syncbeat run`).
+
+    Passwords must be written as ${VAR}: a literal one is never stored, so no job of
+    the pipeline could connect, and it is refused."""
     spec = pipeline_spec(source, table, query, key, dest, to_table, mode, batch_size, name)
     view = client().save_pipeline(spec)
     render.as_json(view) if json_ else render.out.print(f"Pipeline {view.name} saved.")

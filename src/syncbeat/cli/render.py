@@ -113,6 +113,7 @@ _STATUS_STYLE = {
     "queued": "yellow",
     "paused": "magenta",
     "cancelled": "dim",
+    "stale": "bold red",
 }
 
 
@@ -120,31 +121,79 @@ def status(value: str) -> Text:
     return Text(value, style=_STATUS_STYLE.get(value, ""))
 
 
+def job_status(job: JobView) -> Text:
+    """A job's status as people should read it: a running job whose lease expired is
+    stale (its process is gone or frozen), not running."""
+    return status(job.shown_status)
+
+
+def _eta(job: JobView) -> str:
+    return duration(job.eta_seconds) if job.status == "running" and not job.stale else "–"
+
+
+WIDE = 110
+"""Terminal width from which the lists show every column with full numbers; narrower,
+they keep what tells jobs apart and how they are doing, and shorten the rest."""
+
+
+def count(value: int, *, short: bool) -> str:
+    """A row count: 1,460,000, or 1.46M where space is short."""
+    if not short or value < 10_000:
+        return f"{value:,}"
+    if value < 1_000_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value / 1_000_000:.2f}M"
+
+
+def _list(*, leading: int = 0) -> Table:
+    """A list without borders (each vertical one costs a column of text), two spaces
+    between columns; ``leading`` blank lines between rows whose cells fold."""
+    return Table(box=None, pad_edge=False, header_style="bold", leading=leading)
+
+
 def jobs_table(jobs: Sequence[JobView]) -> None:
-    table = Table(
-        "id", "pipeline", "status", "progress", "rows", "rate", "ETA", "attempt", "created"
-    )
+    if not jobs:
+        out.print("No jobs.")
+        return
+    wide = out.width >= WIDE
+    table = _list()
+    table.add_column("id", justify="right", no_wrap=True)
+    # The name is what tells pipelines apart (its end is a hash): folded, never cut.
+    table.add_column("pipeline", overflow="fold", min_width=12)
+    table.add_column("status", no_wrap=True)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("rate", justify="right", no_wrap=True)
+    table.add_column("ETA", justify="right", no_wrap=True)
+    table.add_column("attempt" if wide else "try", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("created", no_wrap=True)
     for job in jobs:
         pct = "–" if job.percent is None else f"{job.percent:.0f}%"
-        total = "?" if job.rows_total is None else f"{job.rows_total:,}"
-        table.add_row(
+        total = "?" if job.rows_total is None else count(job.rows_total, short=not wide)
+        speed = job.rows_per_second
+        cells: list[str | Text] = [
             str(job.id),
             job.pipeline,
-            status(job.status),
+            job_status(job),
             pct,
-            f"{job.rows_done:,}/{total}",
-            rate(job.rows_per_second),
-            duration(job.eta_seconds) if job.status == "running" else "–",
+            f"{count(job.rows_done, short=not wide)}/{total}",
+            rate(speed) if wide or speed is None else f"{count(round(speed), short=True)}/s",
+            _eta(job),
             f"{job.attempt}/{job.max_attempts}",
-            _when(job.created_at),
-        )
-    out.print(table if jobs else "No jobs.")
+        ]
+        if wide:
+            cells.append(_when(job.created_at))
+        table.add_row(*cells)
+    out.print(table)
 
 
 def job_detail(job: JobView) -> None:
     pct = "" if job.percent is None else f" ({job.percent:.1f}%)"
     total = "?" if job.rows_total is None else f"{job.rows_total:,}"
-    state = status(job.status)
+    state = job_status(job)
+    if job.stale:
+        state.append(" — running, but its lease expired: the process that ran it is gone")
     if job.requested:
         state.append(f" — {job.requested} requested")
     lines: list[tuple[str, str | Text]] = [
@@ -154,7 +203,7 @@ def job_detail(job: JobView) -> None:
         ("destination", job.destination),
         ("progress", f"{job.rows_done:,} of {total} rows{pct}"),
         ("rate", rate(job.rows_per_second)),
-        ("ETA", duration(job.eta_seconds) if job.status == "running" else "–"),
+        ("ETA", _eta(job)),
         ("owner", job.owner or "–"),
         (
             "heartbeat",
@@ -190,17 +239,29 @@ def events_table(events: Sequence[EventView]) -> None:
 
 
 def pipelines_table(pipelines: Sequence[PipelineView]) -> None:
-    table = Table("name", "source", "destination", "key", "mode", "batch")
+    if not pipelines:
+        out.print("No pipelines.")
+        return
+    wide = out.width >= WIDE
+    table = _list(leading=0 if wide else 1)
+    # URLs and names are folded where the terminal is narrow, never cut: each is needed
+    # whole to tell pipelines apart.
+    table.add_column("name", overflow="fold", min_width=12)
+    table.add_column("source", overflow="fold", min_width=12)
+    table.add_column("destination", overflow="fold", min_width=12)
+    table.add_column("key", overflow="fold")
+    table.add_column("mode", no_wrap=True)
+    table.add_column("batch", justify="right", no_wrap=True)
     for p in pipelines:
         table.add_row(
             p.name,
             escape(f"{p.source_url} {p.source_table or '(query)'}"),
             escape(f"{p.dest_url} {p.dest_table}"),
-            ",".join(p.key) or "(primary key)",
+            ",".join(p.key) or ("(primary key)" if wide else "(pk)"),
             p.mode,
             "auto" if p.batch_size is None else f"{p.batch_size:,}",
         )
-    out.print(table if pipelines else "No pipelines.")
+    out.print(table)
 
 
 def pipeline_detail(p: PipelineView) -> None:

@@ -201,8 +201,8 @@ class SqlSource:
                 "will be read with OFFSET paging, which gets slower as it goes and skips "
                 "or repeats rows if the source changes during the sync."
             )
+            # Shown by whoever runs the job (runner.RunHooks.on_message), once.
             self.warnings.append(message + " Give --key to page safely.")
-            log.warning(message, extra={"action": "offset_paging"})
             return
         if not self.key_not_null:
             # A NULL key would never satisfy "key > last": find one now, not rows later.

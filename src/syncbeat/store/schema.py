@@ -78,6 +78,9 @@ jobs = sa.Table(
         sqlite_where=sa.text(OPEN_CONDITION),
         postgresql_where=sa.text(OPEN_CONDITION),
     ),
+    # Never hand out the id of a removed job again (SQLite's default reuses the largest
+    # free one), so an id in a log or an alert always means one job.
+    sqlite_autoincrement=True,
 )
 
 job_events = sa.Table(
@@ -93,6 +96,7 @@ job_events = sa.Table(
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     sa.Column("data", sa.JSON),
     sa.Index("ix_job_events_job_id_id", "job_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 workers = sa.Table(

@@ -30,7 +30,7 @@
       return job.rows_total === null ? `${done} rows` : `${done} / ${fmt.number(job.rows_total)} rows`;
     },
     eta(job) {
-      if (job.status !== "running") return "–";
+      if (job.status !== "running" || job.stale) return "–";
       return job.eta_seconds === null ? "unknown" : fmt.duration(job.eta_seconds);
     },
     attempt: (job) => `${job.attempt} of ${job.max_attempts}`,
@@ -97,7 +97,9 @@
     if (el && el.textContent !== text) el.textContent = text;
   }
 
-  const STATUS_CLASSES = ["queued", "running", "completed", "failed", "paused", "cancelled"];
+  const STATUS_CLASSES = ["queued", "running", "completed", "failed", "paused", "cancelled", "stale"];
+  // A running job whose lease expired: its process is gone or frozen, whatever it last said.
+  const shownStatus = (job) => (job.stale ? "stale" : job.status);
 
   function setStatusClass(el, status) {
     el.classList.remove(...STATUS_CLASSES);
@@ -108,8 +110,8 @@
   function fillJob(scope, job) {
     const status = field(scope, "status");
     if (status) {
-      setStatusClass(status, job.status);
-      status.textContent = job.status;
+      setStatusClass(status, shownStatus(job));
+      status.textContent = shownStatus(job);
     }
     const requested = field(scope, "requested");
     if (requested) {
