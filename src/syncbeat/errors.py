@@ -87,3 +87,8 @@ class JobBusy(SyncbeatError):
 
 class Interrupted(SyncbeatError):
     """The run stopped at a batch boundary because it was asked to."""
+
+
+class UntrustedServerError(SyncbeatError):
+    """A database server asked for something syncbeat never gives a server (a local
+    file). Retrying cannot help: the server, not the network, is at fault."""

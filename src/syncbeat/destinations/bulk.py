@@ -1,7 +1,7 @@
 """Each database's bulk-load path, for rows that come from a different database.
 
 PostgreSQL: ``COPY … FROM STDIN`` with psycopg's C dumpers instead of INSERT statements.
-MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` from a batch file instead of escaping every
+MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` of a batch held in memory instead of escaping every
 value into an INSERT in Python (PyMySQL's escaping is pure Python and dominates a sync).
 Both run inside the caller's transaction, so the batch still commits with its state row.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +19,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects import mysql
 
+from .. import local_infile
 from ..conversions import duration_text
 from ..errors import DestinationError
 from ..retry import as_driver_error
@@ -143,14 +142,14 @@ class MysqlLoadWriter:
         return not any(isinstance(table.c[c].type, _BINARY) for c in columns)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        fd, path = tempfile.mkstemp(prefix="syncbeat-", suffix=".tsv")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-                out.writelines("\t".join([_field(v) for v in row]) + "\n" for row in rows)
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            loaded = cur.execute(self.statement, (path,))
-        finally:
-            os.unlink(path)
+        # From memory, under a name no file has: the server can ask for no other data
+        # (syncbeat.local_infile), and nothing of the batch is left on disk.
+        data = "".join("\t".join([_field(v) for v in row]) + "\n" for row in rows)
+        dbapi = conn.connection.dbapi_connection
+        name = local_infile.batch_name()
+        cur = dbapi.cursor()  # type: ignore[union-attr]
+        with dbapi.offering(name, data.encode("utf-8")):  # type: ignore[union-attr]
+            loaded = cur.execute(self.statement, (name,))
         if not self.upsert and loaded != len(rows):
             raise DestinationError(
                 f"The destination kept {loaded} of {len(rows)} rows of a batch: some keys "
