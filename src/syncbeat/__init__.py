@@ -21,11 +21,12 @@ from .errors import (
     SyncbeatError,
     TransientError,
 )
+from .hooks import RunHooks
 from .lease import Lease, Owner
 from .models import EventView, JobView, PipelineView
 from .pipeline import PipelineSpec
 from .progress import Snapshot
-from .runner import Outcome, RunHooks
+from .runner import Outcome
 from .service import Syncbeat
 from .store import Store
 

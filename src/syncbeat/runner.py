@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import drift, events, metrics
+from . import allowlist, drift, events, metrics
 from . import lease as protocol
 from .batches import Moved, Mover, PgCopyMover, choose_mover
 from .checkpoint import Checkpoint
@@ -24,9 +24,10 @@ from .destinations import SqlDestination
 from .destinations import state as dest_state
 from .errors import Interrupted, LeaseLost, SyncbeatError, TransientError
 from .heartbeat import Heartbeat
+from .hooks import RunHooks
 from .lease import Lease
 from .pipeline import PipelineSpec
-from .progress import Progress, Snapshot
+from .progress import Progress
 from .retry import classify, is_transient, retrying
 from .sizing import BatchSizer
 from .sources import SqlSource
@@ -40,18 +41,6 @@ T = TypeVar("T")
 STORE_RETRIES = 8
 """Tries of one store write that failed transiently (the store dropped the connection:
 a failover, a restarted pooler) before the run gives up; the lease bounds them too."""
-
-
-@dataclass
-class RunHooks:
-    """How a caller follows and steers a run (the CLI's progress bar and Ctrl-C)."""
-
-    should_stop: Callable[[], bool] = lambda: False
-    on_progress: Callable[[Snapshot], None] = lambda snapshot: None
-    on_message: Callable[[str], None] = lambda message: None
-    checkpoints: bool = True
-    """Benchmark only: False skips the per-batch checkpoint (store and destination state
-    row) and the heartbeat, to measure what they cost. Not exactly-once; never use it."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +192,10 @@ class Runner:
 
     def _run(self) -> Outcome:
         spec, lease = self.spec, self.lease
+        if lease.origin != allowlist.OPERATOR:  # checked again here: the store may be edited
+            (self.hooks.allowlist or allowlist.Allowlist.configured()).check_pipeline(
+                spec.source_url, spec.dest_url
+            )
         self.source = source = SqlSource(
             spec.source_url, table=spec.source_table, query=spec.source_query, key=spec.key
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, urls
+from . import allowlist, clock, defaults, events, urls
 from . import lease as protocol
 from .errors import (
     InvalidTransition,
@@ -19,10 +19,11 @@ from .errors import (
     PipelineExists,
     PipelineNotFound,
 )
+from .hooks import RunHooks
 from .lease import Owner
 from .models import EventView, JobView, PipelineView, WorkerView
 from .pipeline import PipelineSpec
-from .runner import Outcome, RunHooks, run_claimed
+from .runner import Outcome, run_claimed
 from .store import Store, job_events, jobs, pipelines, workers
 from .store.schema import OPEN_STATUSES
 from .worker import Worker, WorkerSettings
@@ -64,25 +65,31 @@ class Syncbeat:
 
     # -- pipelines ------------------------------------------------------------------
 
-    def save_pipeline(self, spec: PipelineSpec, *, exists: bool | None = None) -> PipelineView:
+    def save_pipeline(
+        self, spec: PipelineSpec, *, exists: bool | None = None, origin: str = allowlist.OPERATOR
+    ) -> PipelineView:
         """Create or update a pipeline. Literal passwords are masked before storing.
 
         ``exists=False`` only creates (PipelineExists if the name is taken),
-        ``exists=True`` only updates (PipelineNotFound if there is none)."""
+        ``exists=True`` only updates (PipelineNotFound if there is none). ``origin``
+        says who wrote it: ``"api"`` limits what its jobs may reach (syncbeat.allowlist),
+        also when it replaces a pipeline the operator saved."""
         stored = spec.stored().model_dump()
         try:
-            self._write_pipeline(spec, stored, exists)
+            self._write_pipeline(spec, stored, exists, origin)
         except sa.exc.IntegrityError:
             # Another caller created it between our look and our insert.
             if exists is not False:
-                return self.save_pipeline(spec, exists=exists)
+                return self.save_pipeline(spec, exists=exists, origin=origin)
             raise PipelineExists(
                 f"There is already a pipeline named {spec.name!r}.",
                 hint="Choose another name, or change that pipeline instead.",
             ) from None
         return self.pipeline(spec.name)
 
-    def _write_pipeline(self, spec: PipelineSpec, stored: Any, exists: bool | None) -> None:
+    def _write_pipeline(
+        self, spec: PipelineSpec, stored: Any, exists: bool | None, origin: str
+    ) -> None:
         with self.store.begin() as conn:
             now = clock.now()
             found = conn.execute(
@@ -102,12 +109,16 @@ class Syncbeat:
                 conn.execute(
                     pipelines.update()
                     .where(pipelines.c.name == spec.name)
-                    .values(spec=stored, updated_at=now)
+                    .values(spec=stored, updated_at=now, origin=origin)
                 )
             else:
                 conn.execute(
                     pipelines.insert().values(
-                        name=spec.name, spec=stored, created_at=now, updated_at=now
+                        name=spec.name,
+                        spec=stored,
+                        created_at=now,
+                        updated_at=now,
+                        origin=origin,
                     )
                 )
 
@@ -127,7 +138,7 @@ class Syncbeat:
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         view = self.pipeline(name)
-        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at"}))
+        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at", "origin"}))
 
     def pipelines(self) -> list[PipelineView]:
         with self.store.begin() as conn:

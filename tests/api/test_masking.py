@@ -15,7 +15,10 @@ from .conftest import assert_error, pipeline_body
 SECRET = "pw-Lit3ral-s3cret"
 QUERY_SECRET = "qs-S3cret-in-query"
 SOURCE = f"postgresql://app:{SECRET}@db.example:5432/shop"
-DEST = "postgresql://app:${DEST_PASSWORD}@" + f"warehouse.example/dw?password={QUERY_SECRET}"
+DEST = (
+    "postgresql://app:${SYNCBEAT_SECRET_DEST_PASSWORD}@"
+    + f"warehouse.example/dw?password={QUERY_SECRET}"
+)
 
 
 def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
@@ -31,7 +34,8 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
     assert shown["source_url"] == "postgresql://app:***@db.example:5432/shop"
     # The reference names a secret without being one: it stays, for the worker to resolve.
     assert (
-        shown["dest_url"] == "postgresql://app:${DEST_PASSWORD}@warehouse.example/dw?password=***"
+        shown["dest_url"]
+        == "postgresql://app:${SYNCBEAT_SECRET_DEST_PASSWORD}@warehouse.example/dw?password=***"
     )
 
     fields = pipeline_body("shop", SOURCE, DEST, batch_size=10)
@@ -55,7 +59,7 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
     for body in bodies:
         assert SECRET not in body
         assert QUERY_SECRET not in body
-    assert "${DEST_PASSWORD}" in "".join(bodies)
+    assert "${SYNCBEAT_SECRET_DEST_PASSWORD}" in "".join(bodies)
 
     # Nor does the store hold it, anywhere.
     with sb.store.begin() as conn:

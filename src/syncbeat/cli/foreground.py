@@ -12,8 +12,9 @@ import typer
 from .. import defaults
 from .. import demo as demo_data
 from ..compare import summarise
+from ..hooks import RunHooks
 from ..pipeline import PipelineSpec
-from ..runner import Outcome, RunHooks
+from ..runner import Outcome
 from ..service import Syncbeat
 from . import render
 from .app import app, client

@@ -16,6 +16,7 @@ import typer
 from ..errors import ConfigError
 from . import render
 from .app import app, client
+from .options import DataDirOpt, SecretPrefixOpt, SecretVarOpt, allowlist
 
 _TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here
 
@@ -79,6 +80,9 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
     ] = 8000,
+    secret_prefix: SecretPrefixOpt = None,
+    secret_var: SecretVarOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Serve the live dashboard (at /) and the REST API over the job store (OpenAPI
     docs at /docs, Prometheus metrics at /metrics).
@@ -87,6 +91,8 @@ def serve(
     dashboard asks for it once and keeps a session cookie); on a loopback address
     without one, a token is made up and printed once. The API only queues and
     controls jobs: run `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
+    Pipelines saved through it may use only the ${VAR} and SQLite files that
+    --secret-prefix, --secret-var and --data-dir allow (give the workers the same).
     """
     token = _token(host)
     import uvicorn
@@ -95,6 +101,8 @@ def serve(
 
     sb = client()
     url = _url(host, port)
+    application = create_app(sb, token)
+    application.state.allowlist = allowlist(secret_prefix, secret_var, data_dir)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -111,7 +119,7 @@ def serve(
     try:
         server = Server(
             uvicorn.Config(
-                create_app(sb, token),
+                application,
                 host=host,
                 port=port,
                 # No access log: nothing about requests (URLs, headers) is ever logged.
