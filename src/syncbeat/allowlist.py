@@ -33,6 +33,11 @@ DIRS_ENV = "SYNCBEAT_DATA_DIRS"
 DEFAULT_PREFIX = "SYNCBEAT_SECRET_"
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Pipelines saved before origins were recorded count as the API's (migration 0004).
+_OPERATORS_OWN = (
+    " A pipeline the operator saved before syncbeat recorded who saves what counts as "
+    "the API's: save it again with `syncbeat pipeline add`."
+)
 
 
 def _split(text: str, separator: str) -> list[str]:
@@ -87,7 +92,8 @@ class Allowlist:
                     f"({self._rule()}).",
                     hint=f"Keep the secret in a variable named {self.secret_prefix or 'as'}"
                     f"... on the workers, or ask the operator to list {name} in {VARS_ENV} "
-                    "(or --secret-var) for `syncbeat serve` and `syncbeat worker`.",
+                    "(or --secret-var) for `syncbeat serve` and `syncbeat worker`."
+                    + _OPERATORS_OWN,
                 )
         self._check_file(url, role)
 
@@ -121,7 +127,8 @@ class Allowlist:
             f"directory once symlinks and '..' are followed: a pipeline saved through the "
             f"API may open files only {where}.",
             hint=f"Put the database file in a data directory, or ask the operator to allow "
-            f"one with --data-dir (or {DIRS_ENV}) for `syncbeat serve` and `syncbeat worker`.",
+            f"one with --data-dir (or {DIRS_ENV}) for `syncbeat serve` and `syncbeat worker`."
+            + _OPERATORS_OWN,
         )
 
     def check_pipeline(self, source_url: str, dest_url: str) -> None:

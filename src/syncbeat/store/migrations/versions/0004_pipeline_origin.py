@@ -4,8 +4,7 @@ Existing pipelines become "api": a store cannot tell which of them came through 
 API, and treating an API pipeline as the operator's would let it read any of the
 workers' environment variables and files. An operator's own pipeline whose URLs use
 variables outside the allowlist, or SQLite files outside the data directories, fails
-with a message saying so until it is saved again with `syncbeat pipeline add` (or
-`syncbeat pipeline trust NAME`).
+with a message saying so until it is saved again with `syncbeat pipeline add`.
 
 Revision ID: 0004
 Revises: 0002
