@@ -75,7 +75,7 @@ def _load(text: str | None) -> _Plan | None:
             hang_seconds=float(config.get("hang_seconds", 0.0)),
             freeze=float(config.get("freeze", 0.0)),
             log=config.get("log"),
-            rng=random.Random(seed),
+            rng=random.Random(seed),  # noqa: S311 (a seeded fault schedule, not a secret)
         )
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise ConfigError(

@@ -18,7 +18,7 @@ from . import render
 from .app import app, client
 from .options import DataDirOpt, SecretPrefixOpt, SecretVarOpt, allowlist
 
-_TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here
+_TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here  # noqa: S105 (a variable's name, not a password)
 
 
 def _is_loopback(host: str) -> bool:
