@@ -33,6 +33,21 @@ DIRS_ENV = "SYNCBEAT_DATA_DIRS"
 DEFAULT_PREFIX = "SYNCBEAT_SECRET_"
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# The only URL parameters an API pipeline may give. Others can make a driver read the
+# worker's files: libpq's passfile, service and ssl* files, PyMySQL's read_default_file
+# (an option file whose host and password then win over the URL's), local_infile.
+QUERY_PARAMETERS = frozenset(
+    {
+        "application_name",
+        "charset",
+        "connect_timeout",
+        "password",
+        "read_timeout",
+        "sslmode",
+        "target_session_attrs",
+        "write_timeout",
+    }
+)
 # Pipelines saved before origins were recorded count as the API's (migration 0004).
 _OPERATORS_OWN = (
     " A pipeline the operator saved before syncbeat recorded who saves what counts as "
@@ -95,7 +110,24 @@ class Allowlist:
                     "(or --secret-var) for `syncbeat serve` and `syncbeat worker`."
                     + _OPERATORS_OWN,
                 )
+        self._check_parameters(url, role)  # first: ?uri=true would make a path a URI
         self._check_file(url, role)
+
+    @staticmethod
+    def _check_parameters(url: str, role: str) -> None:
+        try:
+            given = make_url(_VAR.sub("x", url)).query
+        except (ArgumentError, ValueError):
+            return  # not a URL at all: saving or opening it says so
+        refused = sorted(name for name in given if name.lower() not in QUERY_PARAMETERS)
+        if refused:
+            raise NotAllowedError(
+                f"The {role} URL sets {', '.join(refused)}: a pipeline saved through the "
+                "API may set only these URL parameters, none of which reads a file on the "
+                f"workers: {', '.join(sorted(QUERY_PARAMETERS))}.",
+                hint="Leave the parameter out, or ask the operator to save this pipeline "
+                "with `syncbeat pipeline add`.",
+            )
 
     def _check_file(self, url: str, role: str) -> None:
         try:
@@ -105,12 +137,6 @@ class Allowlist:
             return  # not a URL at all: saving or opening it says so
         if parsed is None or parsed.database in (None, "", ":memory:"):
             return
-        if any(name.lower() == "uri" for name in parsed.query):
-            raise NotAllowedError(
-                f"The {role} URL is an SQLite URI filename, which a pipeline saved through "
-                "the API may not use.",
-                hint="Write the file's path: sqlite:////data/dir/name.db.",
-            )
         path = os.path.realpath(parsed.database)
         for allowed in self.data_dirs:
             base = os.path.realpath(allowed)

