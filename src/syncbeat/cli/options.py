@@ -103,6 +103,7 @@ SecretPrefixOpt = Annotated[
     str | None,
     typer.Option(
         "--secret-prefix",
+        metavar="PREFIX",
         help="API pipelines may read ${VAR} whose name starts with this (empty: none). "
         "Default: $SYNCBEAT_SECRET_PREFIX, else SYNCBEAT_SECRET_.",
     ),
@@ -111,6 +112,7 @@ SecretVarOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--secret-var",
+        metavar="NAME",
         help="An environment variable API pipelines may read as ${VAR} (repeatable). "
         "Default: $SYNCBEAT_SECRET_VARS, comma-separated.",
     ),
@@ -119,6 +121,7 @@ DataDirOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         help="A directory API pipelines may keep SQLite files in, symlinks followed "
         "(repeatable). Default: $SYNCBEAT_DATA_DIRS; none, so no file URLs.",
     ),
