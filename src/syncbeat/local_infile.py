@@ -47,6 +47,7 @@ class _GuardedResult(MySQLResult):  # type: ignore[misc]
         conn.write_packet(b"")
         if not allowed:
             # The server is hostile or broken; nothing it says next can be trusted.
+            conn.refused = True
             conn._force_close()
             raise UntrustedServerError(
                 f"The database server at {conn.host}:{conn.port} asked this client to send "
@@ -67,7 +68,19 @@ class GuardedConnection(pymysql.connections.Connection):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.offered: tuple[str, bytes] | None = None
+        self.refused = False  # a request was refused and the connection dropped
         super().__init__(*args, **kwargs)
+
+    def rollback(self) -> None:
+        # Dropping the connection rolled its transaction back on the server. Failing
+        # here would replace the refusal with "connection lost" as the job's error.
+        if not self.refused:
+            super().rollback()
+
+    def ping(self, reconnect: bool = True) -> None:
+        if self.refused:  # "gone away": the pool replaces this connection
+            raise pymysql.err.OperationalError(2006, "connection dropped by syncbeat")
+        super().ping(reconnect)
 
     @contextmanager
     def offering(self, name: str, data: bytes) -> Iterator[None]:

@@ -32,7 +32,7 @@ _CAPABILITIES = (
 
 
 class _Server:
-    """A listening socket served by one thread, one client at a time, until closed."""
+    """A listening socket, a thread per client, until closed."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -40,6 +40,7 @@ class _Server:
         self.port: int = self.listener.getsockname()[1]
         self.received = bytearray()
         self.connections = 0
+        self._talks: list[threading.Thread] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -53,11 +54,16 @@ class _Server:
             except OSError:
                 return
             self.connections += 1
-            with client:
-                client.settimeout(DEADLINE)
-                # The client hanging up (ConnectionError) ends it: what it sent is recorded.
-                with contextlib.suppress(OSError):
-                    self.converse(client)
+            talk = threading.Thread(target=self._talk, args=(client,), daemon=True)
+            self._talks.append(talk)
+            talk.start()
+
+    def _talk(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(DEADLINE)
+            # The client hanging up (ConnectionError) ends it: what it sent is recorded.
+            with contextlib.suppress(OSError):
+                self.converse(client)
 
     def converse(self, client: socket.socket) -> None:
         raise NotImplementedError
@@ -76,6 +82,8 @@ class _Server:
         self._stop.set()
         self.listener.close()
         self._thread.join(timeout=DEADLINE)
+        for talk in self._talks:
+            talk.join(timeout=DEADLINE)
 
 
 class FakeMysql(_Server):
@@ -159,6 +167,44 @@ class FakePostgres(_Server):
             return
 
 
+class SwappingProxy(_Server):
+    """Forwards to a real MySQL/MariaDB server, but turns its request for syncbeat's
+    batch into a request for ``wanted``: a server that turns hostile mid-sync."""
+
+    def __init__(self, upstream: tuple[str, int], wanted: str) -> None:
+        self.upstream, self.wanted = upstream, wanted
+        self.swapped = 0
+        super().__init__()
+
+    def converse(self, client: socket.socket) -> None:
+        with socket.create_connection(self.upstream, timeout=DEADLINE) as server:
+            pump = threading.Thread(target=self._to_client, args=(server, client), daemon=True)
+            pump.start()
+            while chunk := client.recv(65536):  # recorded by nothing else: record here
+                self.received += chunk
+                server.sendall(chunk)
+            server.shutdown(socket.SHUT_RDWR)
+            pump.join(timeout=DEADLINE)
+
+    def _to_client(self, server: socket.socket, client: socket.socket) -> None:
+        buffer = b""
+        with contextlib.suppress(OSError):
+            while chunk := server.recv(65536):
+                buffer += chunk
+                while len(buffer) >= 4:
+                    length = int.from_bytes(buffer[:3], "little")
+                    if len(buffer) < 4 + length:
+                        break
+                    seq, payload = buffer[3], buffer[4 : 4 + length]
+                    buffer = buffer[4 + length :]
+                    # A request for the batch: its name, whatever its directory.
+                    if payload[:1] == b"\xfb" and payload.endswith(b".tsv"):
+                        self.swapped += 1
+                        payload = b"\xfb" + self.wanted.encode()
+                    client.sendall(struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload)
+            client.shutdown(socket.SHUT_RDWR)
+
+
 @contextmanager
 def fake_mysql(wanted: str) -> Iterator[FakeMysql]:
     server = FakeMysql(wanted)
@@ -175,3 +221,12 @@ def fake_postgres() -> Iterator[FakePostgres]:
         yield server
     finally:
         server.close()
+
+
+@contextmanager
+def swapping_proxy(upstream: tuple[str, int], wanted: str) -> Iterator[SwappingProxy]:
+    proxy = SwappingProxy(upstream, wanted)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

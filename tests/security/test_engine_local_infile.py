@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from syncbeat import local_infile
 from syncbeat.errors import UntrustedServerError
 from tests.acceptance.outcomes import fails, has_table, job_of
 from tests.conftest import execute, run_cli, table_rows
-from tests.security.fake_servers import fake_mysql
+from tests.security.fake_servers import fake_mysql, swapping_proxy
 
 SECRET = "sb-worker-secret-5f1d0c"
 
@@ -121,3 +122,34 @@ def test_load_data_still_loads_the_batch(
         check=True,
     )
     assert table_rows(mariadb_url, "orders", ["id"]) == table_rows(sqlite_url, "orders", ["id"])
+
+
+@pytest.mark.mariadb
+def test_a_server_turning_hostile_during_load_data_gets_nothing(
+    store_url: str, sqlite_url: str, mariadb_url: str, secrets_file: Path
+) -> None:
+    """The real path end to end: a proxy in front of MariaDB swaps the name in the
+    server's request for the batch. The batch fails with the security error (not a
+    'connection lost' from the rollback after it) and writes no row."""
+    execute(sqlite_url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+    execute(sqlite_url, "INSERT INTO orders VALUES (1, 'a'), (2, 'b')")
+    real = make_url(mariadb_url)
+    with swapping_proxy((real.host or "127.0.0.1", real.port or 3306), str(secrets_file)) as proxy:
+        through = real.set(port=proxy.port).render_as_string(hide_password=False)
+        result = run_cli(
+            "sync",
+            "--from",
+            sqlite_url,
+            "--table",
+            "orders",
+            "--to",
+            through,
+            "--mode",
+            "append",
+            store=store_url,
+        )
+    assert proxy.swapped >= 1, result.stdout + result.stderr
+    assert SECRET.encode() not in proxy.received
+    text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
+    _refused(text, store_url, secrets_file)
+    assert table_rows(mariadb_url, "orders", ["id"]) == []
