@@ -31,6 +31,11 @@ PREFIX_ENV = "SYNCBEAT_SECRET_PREFIX"
 VARS_ENV = "SYNCBEAT_SECRET_VARS"
 DIRS_ENV = "SYNCBEAT_DATA_DIRS"
 DEFAULT_PREFIX = "SYNCBEAT_SECRET_"
+# syncbeat's own settings are never an API pipeline's to read, whatever the prefix:
+# the token, and the store's URL with its password.
+_OWN_SETTINGS = frozenset(
+    {"SYNCBEAT_API_TOKEN", "SYNCBEAT_STORE", "SYNCBEAT_FAULTS", PREFIX_ENV, VARS_ENV, DIRS_ENV}
+)
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The only URL parameters an API pipeline may give. Others can make a driver read the
@@ -86,6 +91,8 @@ class Allowlist:
         return cls(prefix.strip(), frozenset(names), tuple(os.path.abspath(d) for d in dirs))
 
     def allows_var(self, name: str) -> bool:
+        if name in _OWN_SETTINGS:
+            return False
         return bool(self.secret_prefix and name.startswith(self.secret_prefix)) or (
             name in self.secret_vars
         )
@@ -100,6 +107,12 @@ class Allowlist:
         """Raise NotAllowedError unless an API pipeline may use ``url`` as its ``role``
         ("source" or "destination"). Never expands a variable it refuses."""
         for name in _VAR.findall(url):
+            if name in _OWN_SETTINGS:
+                raise NotAllowedError(
+                    f"The {role} URL refers to ${{{name}}}, one of syncbeat's own settings: "
+                    "a pipeline saved through the API never reads them.",
+                    hint="Name the database's secret in a variable of its own.",
+                )
             if not self.allows_var(name):
                 raise NotAllowedError(
                     f"The {role} URL refers to ${{{name}}}: a pipeline saved through the "

@@ -182,3 +182,14 @@ def test_url_parameters_that_read_the_workers_files_are_refused(
     message = assert_error(client.post("/pipelines", json=_body("p", url)), 422)
     assert parameter in message
     assert sb.pipelines() == []
+
+
+@pytest.mark.parametrize("name", ["SYNCBEAT_API_TOKEN", "SYNCBEAT_STORE", "SYNCBEAT_SECRET_VARS"])
+def test_syncbeats_own_settings_are_never_allowed(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Not even with a prefix that matches them, or listed by name."""
+    monkeypatch.setenv("SYNCBEAT_SECRET_PREFIX", "SYNCBEAT_")
+    monkeypatch.setenv("SYNCBEAT_SECRET_VARS", name)
+    response = client.post("/pipelines", json=_body("p", f"postgresql://${{{name}}}@db/x"))
+    assert f"${{{name}}}" in assert_error(response, 422, "not_allowed_error")
