@@ -137,8 +137,9 @@ def unfinished_job_differs(name: str, job_id: int, changed: list[str]) -> Invali
     )
 
 
-def write(conn: sa.Connection, spec: PipelineSpec, exists: bool | None) -> None:
-    """Create or update the pipeline; ``exists`` as in :meth:`Syncbeat.save_pipeline`."""
+def write(conn: sa.Connection, spec: PipelineSpec, exists: bool | None, origin: str) -> None:
+    """Create or update the pipeline; ``exists`` and ``origin`` as in
+    :meth:`Syncbeat.save_pipeline`."""
     now = clock.now()
     found = conn.execute(sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)).first()
     if exists is False and found:
@@ -152,11 +153,13 @@ def write(conn: sa.Connection, spec: PipelineSpec, exists: bool | None) -> None:
         conn.execute(
             pipelines.update()
             .where(pipelines.c.name == spec.name)
-            .values(spec=stored, updated_at=now)
+            .values(spec=stored, updated_at=now, origin=origin)
         )
     else:
         conn.execute(
-            pipelines.insert().values(name=spec.name, spec=stored, created_at=now, updated_at=now)
+            pipelines.insert().values(
+                name=spec.name, spec=stored, created_at=now, updated_at=now, origin=origin
+            )
         )
 
 

@@ -87,3 +87,13 @@ class JobBusy(SyncbeatError):
 
 class Interrupted(SyncbeatError):
     """The run stopped at a batch boundary because it was asked to."""
+
+
+class UntrustedServerError(SyncbeatError):
+    """A database server asked for something syncbeat never gives a server (a local
+    file). Retrying cannot help: the server, not the network, is at fault."""
+
+
+class NotAllowedError(ConfigError):
+    """A pipeline saved through the API refers to a secret or a file the operator did
+    not allow it to reach."""

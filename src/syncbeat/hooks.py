@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .allowlist import Allowlist
 from .progress import Snapshot
 
 log = logging.getLogger(__name__)
@@ -31,3 +32,6 @@ class RunHooks:
     checkpoints: bool = True
     """Benchmark only: False skips the per-batch checkpoint (store and destination state
     row) and the heartbeat, to measure what they cost. Not exactly-once; never use it."""
+    allowlist: Allowlist | None = None
+    """What a job of a pipeline saved through the API may reach; None: this process's
+    environment (Allowlist.configured())."""

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from . import clock, clockstep, events, metrics
 from .checkpoint import Checkpoint
 from .errors import LeaseLost
-from .store.schema import jobs
+from .store.schema import jobs, pipelines
 
 QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
@@ -87,6 +87,7 @@ class Lease:
     ttl: float
     checkpoint: Checkpoint
     spec: dict[str, Any]
+    origin: str = "api"  # the pipeline's, read at the claim (syncbeat.allowlist)
 
 
 def _expired() -> sa.ColumnElement[bool]:
@@ -184,6 +185,9 @@ def claim(
             "count starts over",
             data={"attempts_used": picked.attempt},
         )
+    origin = conn.execute(
+        sa.select(pipelines.c.origin).where(pipelines.c.name == row["pipeline"])
+    ).scalar()
     lease = Lease(
         job_id=row["id"],
         uid=row["uid"],
@@ -194,6 +198,7 @@ def claim(
         ttl=ttl,
         checkpoint=Checkpoint.from_json(row["checkpoint"]),
         spec=row["spec"],
+        origin=origin or "api",
     )
     events.record(
         conn,

@@ -34,11 +34,19 @@ class PipelineView(BaseModel):
     batch_timeout: float = defaults.BATCH_TIMEOUT
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    origin: str = Field(
+        "operator",
+        description="Who saved it: operator (the CLI) or api. An api pipeline's jobs "
+        "expand only the ${VAR} and open only the files the workers allow.",
+    )
 
     @classmethod
     def from_row(cls, row: Any) -> PipelineView:
         return cls(
-            **row["spec"], created_at=_time(row["created_at"]), updated_at=_time(row["updated_at"])
+            **row["spec"],
+            created_at=_time(row["created_at"]),
+            updated_at=_time(row["updated_at"]),
+            origin=row["origin"],
         )
 
 

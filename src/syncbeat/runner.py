@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import changes, drift, events, metrics
+from . import allowlist, changes, drift, events, metrics
 from . import lease as protocol
 from .batches import Moved, Mover, PgCopyMover, choose_mover
 from .checkpoint import Checkpoint
@@ -192,6 +192,10 @@ class Runner:
 
     def _run(self) -> Outcome:
         spec, lease = self.spec, self.lease
+        if lease.origin != allowlist.OPERATOR:  # checked again here: the store may be edited
+            (self.hooks.allowlist or allowlist.Allowlist.configured()).check_pipeline(
+                spec.source_url, spec.dest_url
+            )
         self.source = source = SqlSource(
             spec.source_url, table=spec.source_table, query=spec.source_query, key=spec.key
         )

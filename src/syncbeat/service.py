@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import catalog, clock, defaults, events, urls
+from . import allowlist, catalog, clock, defaults, events, urls
 from . import lease as protocol
 from .errors import (
     InvalidTransition,
@@ -60,27 +60,36 @@ class Syncbeat:
 
     # -- pipelines ------------------------------------------------------------------
 
-    def save_pipeline(self, spec: PipelineSpec, *, exists: bool | None = None) -> PipelineView:
+    def save_pipeline(
+        self, spec: PipelineSpec, *, exists: bool | None = None, origin: str = allowlist.OPERATOR
+    ) -> PipelineView:
         """Create or update a pipeline. A literal password is refused (it is never stored,
         so no job could use it).
 
         ``exists=False`` only creates (PipelineExists if the name is taken),
-        ``exists=True`` only updates (PipelineNotFound if there is none)."""
+        ``exists=True`` only updates (PipelineNotFound if there is none). ``origin``
+        says who wrote it: ``"api"`` limits what its jobs may reach (syncbeat.allowlist),
+        also when it replaces a pipeline the operator saved."""
         catalog.refuse_literal_passwords(spec)
-        return self._save_pipeline(spec, exists)
+        return self._save_pipeline(spec, exists, origin=origin)
 
     def _save_pipeline(
-        self, spec: PipelineSpec, exists: bool | None, *, to_run_now: bool = False
+        self,
+        spec: PipelineSpec,
+        exists: bool | None,
+        *,
+        to_run_now: bool = False,
+        origin: str = allowlist.OPERATOR,
     ) -> PipelineView:
         try:
             with self.store.begin() as conn:
                 if to_run_now:
                     catalog.refuse_if_unrunnable(conn, spec)
-                catalog.write(conn, spec, exists)
+                catalog.write(conn, spec, exists, origin)
         except sa.exc.IntegrityError:
             # Another caller created it between our look and our insert.
             if exists is not False:
-                return self._save_pipeline(spec, exists, to_run_now=to_run_now)
+                return self._save_pipeline(spec, exists, to_run_now=to_run_now, origin=origin)
             raise catalog.exists_error(spec.name) from None
         return self.pipeline(spec.name)
 
@@ -100,7 +109,7 @@ class Syncbeat:
 
     def pipeline_spec(self, name: str) -> PipelineSpec:
         view = self.pipeline(name)
-        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at"}))
+        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at", "origin"}))
 
     def pipelines(self) -> list[PipelineView]:
         with self.store.begin() as conn:

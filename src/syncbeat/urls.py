@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from . import local_infile
 from .errors import ConnectionUrlError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -111,8 +112,11 @@ def is_masked(url: str) -> bool:
     return f":{MASK}@" in url or any(m.group(2) == MASK for m in _PASSWORD_PARAM.finditer(url))
 
 
-def create_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here)."""
+def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Engine:
+    """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here).
+
+    A MySQL/MariaDB engine never sends the server a local file it asks for (see
+    :mod:`syncbeat.local_infile`); ``load_data`` lets it offer the batches it loads."""
     if is_masked(url):
         raise ConnectionUrlError(
             f"The password of {url!r} was given literally and is not kept in the store.",
@@ -121,7 +125,7 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         )
     parsed = parse(resolve(url), as_written=url)
     try:
-        return sa.create_engine(parsed, **kwargs)
+        engine = sa.create_engine(parsed, **kwargs)
     except NoSuchModuleError:
         raise ConnectionUrlError(
             f"Unknown database driver {parsed.drivername!r} in {mask(url)!r}.",
@@ -129,6 +133,16 @@ def create_engine(url: str, **kwargs: Any) -> sa.Engine:
         ) from None
     except (ArgumentError, ValueError, TypeError) as exc:
         raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {exc}") from None
+    if engine.dialect.name in ("mysql", "mariadb"):
+        if engine.dialect.driver != "pymysql":
+            engine.dispose()
+            raise ConnectionUrlError(
+                f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
+                "syncbeat can guard against a hostile server.",
+                hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
+            )
+        local_infile.guard(engine, allow_load_data=load_data)
+    return engine
 
 
 def check(url: str) -> None:

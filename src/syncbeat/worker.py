@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from . import clock, defaults, events, metrics
 from . import lease as protocol
+from .allowlist import Allowlist
 from .errors import ConfigError
 from .hooks import RunHooks
 from .lease import Lease, Owner
@@ -40,6 +41,7 @@ class WorkerSettings:
     poll_interval: float = defaults.POLL_INTERVAL
     once: bool = False
     name: str | None = None
+    allowlist: Allowlist | None = None  # None: Allowlist.configured() from the environment
 
     def __post_init__(self) -> None:
         ttl = self.lease_ttl or defaults.LEASE_TTL
@@ -173,9 +175,8 @@ class Worker:
                 lease = replace(lease, ttl=spec.lease_ttl)
                 with self.store.begin() as conn:  # the claim used the worker's TTL
                     protocol.heartbeat(conn, lease)
-            outcome = run_claimed(
-                self.store, lease, spec, RunHooks(should_stop=self._stopping.is_set)
-            )
+            hooks = RunHooks(should_stop=self._stopping.is_set, allowlist=self.settings.allowlist)
+            outcome = run_claimed(self.store, lease, spec, hooks)
         except Exception as exc:  # never let one job kill the worker
             log.exception(
                 "job %s could not run",

@@ -97,7 +97,12 @@ def sb(store: str) -> Iterator[Syncbeat]:
 
 
 @pytest.fixture
-def app(sb: Syncbeat) -> FastAPI:
+def app(sb: Syncbeat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    # The tests' SQLite files are in tmp_path: the operator's data directory, for the API
+    # and for the jobs these tests run in this process (syncbeat.allowlist). Relative
+    # paths (sqlite:///s.db) are made there too.
+    monkeypatch.setenv("SYNCBEAT_DATA_DIRS", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     return create_app(sb, token=TOKEN)
 
 

@@ -15,9 +15,14 @@ from .conftest import assert_error, pipeline_body
 SECRET = "pw-Lit3ral-s3cret"
 QUERY_SECRET = "qs-S3cret-in-query"
 SOURCE = f"postgresql://app:{SECRET}@db.example:5432/shop"
-DEST = "postgresql://app:${DEST_PASSWORD}@" + f"warehouse.example/dw?password={QUERY_SECRET}"
-VARIABLE_SOURCE = "postgresql://app:${SOURCE_PASSWORD}@db.example:5432/shop"
-VARIABLE_DEST = "postgresql://app:${DEST_PASSWORD}@warehouse.example/dw?sslmode=require"
+DEST = (
+    "postgresql://app:${SYNCBEAT_SECRET_DEST_PASSWORD}@"
+    + f"warehouse.example/dw?password={QUERY_SECRET}"
+)
+VARIABLE_SOURCE = "postgresql://app:${SYNCBEAT_SECRET_SOURCE_PASSWORD}@db.example:5432/shop"
+VARIABLE_DEST = (
+    "postgresql://app:${SYNCBEAT_SECRET_DEST_PASSWORD}@warehouse.example/dw?sslmode=require"
+)
 
 
 def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
@@ -53,7 +58,7 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
     assert_error(answer(client.put("/pipelines/shop", json=masked)), 422, "literal_password")
     assert answer(client.get("/pipelines/shop")).json()["source_url"] == VARIABLE_SOURCE
     job = answer(client.post("/pipelines/shop/jobs")).json()
-    assert "${DEST_PASSWORD}" in job["destination"]
+    assert "${SYNCBEAT_SECRET_DEST_PASSWORD}" in job["destination"]
     answer(client.get("/jobs"))
     answer(client.get(f"/jobs/{job['id']}/events"))
     answer(client.get("/metrics"))
@@ -64,7 +69,7 @@ def test_passwords_never_come_back(client: httpx.Client, sb: Syncbeat) -> None:
     for body in bodies:
         assert SECRET not in body
         assert QUERY_SECRET not in body
-    assert "${DEST_PASSWORD}" in "".join(bodies)
+    assert "${SYNCBEAT_SECRET_DEST_PASSWORD}" in "".join(bodies)
 
     # Nor does the store hold it, anywhere.
     with sb.store.begin() as conn:

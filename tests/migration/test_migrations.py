@@ -390,3 +390,25 @@ def test_schema_version_constant_is_alembics_head() -> None:
     from syncbeat.store.store import SCHEMA_VERSION, _alembic_config
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=PG)])
+def test_pipelines_from_before_0004_count_as_the_apis(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A store cannot tell which older pipelines came through the API, so all of them
+    get the allowlist (the safe side) until the operator saves them again; the new
+    ones record who saved them."""
+    url = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    _old_store_with_data(url, "0002")
+    sb = Syncbeat(url)
+    try:
+        assert sb.pipeline("kept").origin == "api"
+        sb.save_pipeline(sb.pipeline_spec("kept"))
+        assert sb.pipeline("kept").origin == "operator"
+    finally:
+        sb.close()

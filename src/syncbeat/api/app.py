@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .. import __version__
+from ..allowlist import Allowlist
 from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES
 from ..service import Syncbeat
 from . import dashboard, docs, errors, health, jobs, metrics, pipelines, workers
@@ -46,6 +47,7 @@ def create_app(
     port: int | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT,
+    allowlist: Allowlist | None = None,
 ) -> FastAPI:
     """The API over ``store`` (a URL, an open :class:`Syncbeat`, or None for
     ``$SYNCBEAT_STORE`` / the default), guarded by ``token`` (None: ``$SYNCBEAT_API_TOKEN``;
@@ -53,7 +55,9 @@ def create_app(
 
     It answers requests whose ``Host`` is one of ``allowed_hosts`` (None: localhost,
     127.0.0.1 and [::1]) on ``port`` (None: any), and reads a request body of at most
-    ``max_body_bytes`` that arrives within ``body_timeout`` seconds.
+    ``max_body_bytes`` that arrives within ``body_timeout`` seconds. Pipelines saved
+    through it may reach only what ``allowlist`` allows (None: this process's
+    environment, :meth:`Allowlist.configured`).
 
     A store given as a URL is opened (and migrated) now, so a wrong one fails here rather
     than on the first request, and is closed when the app shuts down."""
@@ -81,6 +85,7 @@ def create_app(
     app.state.syncbeat = sb
     app.state.api_token = token
     app.state.sign_in_throttle = SignInThrottle()
+    app.state.allowlist = allowlist
     errors.install(app)
     # Added last, so outermost: its refusals come before any body is read, and its
     # headers go on every answer, a 500 included.

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..errors import ConfigError
 from .errors import ApiError
 
-TOKEN_ENV = "SYNCBEAT_API_TOKEN"
+TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # noqa: S105 (a variable's name, not a password)
 """The environment variable that holds the API's bearer token."""
 
 COOKIE_NAME = "syncbeat_session"

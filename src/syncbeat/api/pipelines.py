@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import defaults
+from ..allowlist import API, Allowlist
 from ..models import JobView, PipelineView
 from ..pipeline import NAME_PATTERN, Mode, parse_spec
+from ..service import Syncbeat
 from .auth import require_auth
 from .deps import SyncbeatDep, reject_unknown_query
 from .errors import AUTHED, responses
@@ -69,6 +71,24 @@ class PipelineCreate(PipelineFields):
 _STORED = "Saved; URLs come back as written (${VAR} references kept)."
 
 
+def get_allowlist(request: Request) -> Allowlist:
+    """What a pipeline saved here may reach on the workers: `syncbeat serve`'s options,
+    else this process's environment (SYNCBEAT_SECRET_PREFIX, _VARS, SYNCBEAT_DATA_DIRS)."""
+    configured = getattr(request.app.state, "allowlist", None)
+    return configured if isinstance(configured, Allowlist) else Allowlist.configured()
+
+
+AllowlistDep = Annotated[Allowlist, Depends(get_allowlist)]
+
+
+def _save(sb: Syncbeat, allowed: Allowlist, fields: dict[str, Any], exists: bool) -> PipelineView:
+    """A 422 naming any ${VAR} or file the operator did not allow, before anything is
+    saved; the pipeline is then the API's, also when it replaces the operator's."""
+    spec = parse_spec(fields)
+    allowed.check_pipeline(spec.source_url, spec.dest_url)
+    return sb.save_pipeline(spec, exists=exists, origin=API)
+
+
 @router.get("/pipelines", responses=responses(*AUTHED))
 def list_pipelines(sb: SyncbeatDep) -> list[PipelineView]:
     """Every pipeline, by name."""
@@ -80,9 +100,10 @@ def list_pipelines(sb: SyncbeatDep) -> list[PipelineView]:
     status_code=201,
     responses={201: {"description": _STORED}, **responses(*AUTHED, 400, 409)},
 )
-def create_pipeline(body: PipelineCreate, sb: SyncbeatDep) -> PipelineView:
-    """Create a pipeline (409 if the name is taken; PUT changes one)."""
-    return sb.save_pipeline(parse_spec(body.model_dump()), exists=False)
+def create_pipeline(body: PipelineCreate, sb: SyncbeatDep, allowed: AllowlistDep) -> PipelineView:
+    """Create a pipeline (409 if the name is taken; PUT changes one). Its URLs may use
+    only the ${VAR} and data directories the operator allowed (422 otherwise)."""
+    return _save(sb, allowed, body.model_dump(), exists=False)
 
 
 @router.get("/pipelines/{name}", responses=responses(*AUTHED, 404))
@@ -95,10 +116,13 @@ def show_pipeline(name: PipelineName, sb: SyncbeatDep) -> PipelineView:
     "/pipelines/{name}",
     responses={200: {"description": _STORED}, **responses(*AUTHED, 400, 404)},
 )
-def update_pipeline(name: PipelineName, body: PipelineFields, sb: SyncbeatDep) -> PipelineView:
-    """Replace an existing pipeline's definition. Its unfinished job, if it copies other
-    data now, is superseded or refused when the next job is started."""
-    return sb.save_pipeline(parse_spec({"name": name, **body.model_dump()}), exists=True)
+def update_pipeline(
+    name: PipelineName, body: PipelineFields, sb: SyncbeatDep, allowed: AllowlistDep
+) -> PipelineView:
+    """Replace an existing pipeline's definition, under the same rules as a new one.
+    Its unfinished job, if it copies other data now, is superseded or refused when the
+    next job is started."""
+    return _save(sb, allowed, {"name": name, **body.model_dump()}, exists=True)
 
 
 @router.delete("/pipelines/{name}", status_code=204, responses=responses(*AUTHED, 404, 409))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import defaults
+from ..allowlist import Allowlist
 from ..destinations import MODES
 from ..pipeline import PipelineSpec, default_dest_table, default_name, parse_spec
 
@@ -100,3 +101,41 @@ def pipeline_spec(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the REST API's shape).")]
 
 JobId = Annotated[int, typer.Argument(help="Job id (see `syncbeat jobs`).")]
+
+# What pipelines saved through the API may reach (syncbeat.allowlist): the same three
+# options on `serve` (checked when such a pipeline is saved) and `worker` (when it runs).
+SecretPrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-prefix",
+        metavar="PREFIX",
+        help="API pipelines may read ${VAR} whose name starts with this (empty: none). "
+        "Default: $SYNCBEAT_SECRET_PREFIX, else SYNCBEAT_SECRET_.",
+    ),
+]
+SecretVarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret-var",
+        metavar="NAME",
+        help="An environment variable API pipelines may read as ${VAR} (repeatable). "
+        "Default: $SYNCBEAT_SECRET_VARS, comma-separated.",
+    ),
+]
+DataDirOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data-dir",
+        metavar="DIR",
+        help="A directory API pipelines may keep SQLite files in, symlinks followed "
+        "(repeatable). Default: $SYNCBEAT_DATA_DIRS; none, so no file URLs.",
+    ),
+]
+
+
+def allowlist(
+    secret_prefix: str | None, secret_vars: list[str] | None, data_dirs: list[str] | None
+) -> Allowlist:
+    return Allowlist.configured(
+        secret_prefix=secret_prefix, secret_vars=secret_vars or None, data_dirs=data_dirs or None
+    )

@@ -17,10 +17,12 @@ from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES, MIN_PUBLIC_TOKEN_LENGTH
 from ..errors import ConfigError
 from . import render
 from .app import app, client
+from .options import DataDirOpt, SecretPrefixOpt, SecretVarOpt, allowlist
 
-_TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # the API's auth.TOKEN_ENV, without importing FastAPI here
+# The API's auth.TOKEN_ENV, without importing FastAPI here; a variable's name, no secret.
+_TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # noqa: S105
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # api.hosts', likewise
-_MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+_MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
 
 
 def _is_loopback(host: str) -> bool:
@@ -121,6 +123,9 @@ def serve(
             "cut off (408).",
         ),
     ] = BODY_TIMEOUT,
+    secret_prefix: SecretPrefixOpt = None,
+    secret_var: SecretVarOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Serve the live dashboard (at /) and the REST API over the job store (OpenAPI
     docs at /docs, Prometheus metrics at /metrics).
@@ -132,6 +137,8 @@ def serve(
     names are answered, and a change made with the dashboard's cookie must come from
     the dashboard's own pages. The API only queues and controls jobs: run
     `syncbeat worker` to run them. Ctrl-C or SIGTERM stops it.
+    Pipelines saved through it may use only the ${VAR} and SQLite files that
+    --secret-prefix, --secret-var and --data-dir allow (give the workers the same).
     """
     token = _token(host)
     import uvicorn
@@ -140,6 +147,15 @@ def serve(
 
     sb = client()
     url = _url(host, port)
+    application = create_app(
+        sb,
+        token,
+        allowed_hosts=[*_LOOPBACK_NAMES, host, *(allowed_host or [])],
+        port=port,
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
+        allowlist=allowlist(secret_prefix, secret_var, data_dir),
+    )
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -156,14 +172,7 @@ def serve(
     try:
         server = Server(
             uvicorn.Config(
-                create_app(
-                    sb,
-                    token,
-                    allowed_hosts=[*_LOOPBACK_NAMES, host, *(allowed_host or [])],
-                    port=port,
-                    max_body_bytes=max_body_bytes,
-                    body_timeout=body_timeout,
-                ),
+                application,
                 host=host,
                 port=port,
                 # No access log: nothing about requests (URLs, headers) is ever logged.

@@ -13,7 +13,7 @@ from .. import defaults
 from . import render
 from .app import app, client, settings
 from .foreground import HardStop
-from .options import JsonOpt
+from .options import DataDirOpt, JsonOpt, SecretPrefixOpt, SecretVarOpt, allowlist
 
 
 @app.command()
@@ -84,6 +84,9 @@ def worker(
             help="Address the metrics port listens on; 0.0.0.0 for every interface.",
         ),
     ] = "127.0.0.1",
+    secret_prefix: SecretPrefixOpt = None,
+    secret_var: SecretVarOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Claim queued jobs (and jobs whose lease expired) and run them until stopped.
 
@@ -91,6 +94,9 @@ def worker(
     several machines. SIGTERM or Ctrl-C drains: each job stops after its current batch
     and goes back to the queue. A second signal exits at once (the jobs' leases then
     expire and other workers take them over).
+
+    Jobs of pipelines saved through the API expand only the ${VAR} and open only the
+    SQLite files that --secret-prefix, --secret-var and --data-dir allow.
     """
     from .. import metrics
     from ..worker import WorkerSettings
@@ -108,6 +114,7 @@ def worker(
             poll_interval=poll_interval,
             once=once,
             name=name,
+            allowlist=allowlist(secret_prefix, secret_var, data_dir),
         )
     )
     signals = {signal.SIGINT, signal.SIGTERM}

@@ -1,7 +1,7 @@
 """Each database's bulk-load path, for rows that come from a different database.
 
 PostgreSQL: ``COPY … FROM STDIN`` with psycopg's C dumpers instead of INSERT statements.
-MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` from a batch file instead of escaping every
+MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` of a batch held in memory instead of escaping every
 value into an INSERT in Python (PyMySQL's escaping is pure Python and dominates a sync).
 Both run inside the caller's transaction, so the batch still commits with its state row.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +19,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.dialects import mysql
 
+from .. import local_infile
 from ..conversions import duration_text
 from ..errors import DestinationError
 from ..retry import as_driver_error
@@ -151,7 +150,7 @@ class MysqlLoadWriter:
         self.stage = quote(f"_syncbeat_stage_{uid[:12]}")
         cols = ", ".join(quote(c) for c in columns)
         self.create_stage = (
-            f"CREATE TEMPORARY TABLE {self.stage} SELECT {cols} FROM {self.target} LIMIT 0"
+            f"CREATE TEMPORARY TABLE {self.stage} SELECT {cols} FROM {self.target} LIMIT 0"  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
         )
         # LOCAL skips rows with a duplicate key silently: the row count is checked.
         self.statement = (
@@ -162,7 +161,7 @@ class MysqlLoadWriter:
         others = [c for c in columns if c not in key] or list(key)[:1]
         updates = ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in others)
         self.merge = (
-            f"INSERT INTO {self.target} ({cols}) SELECT {cols} FROM {self.stage} "
+            f"INSERT INTO {self.target} ({cols}) SELECT {cols} FROM {self.stage} "  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
             f"ON DUPLICATE KEY UPDATE {updates}"
         )
 
@@ -173,18 +172,18 @@ class MysqlLoadWriter:
         return not any(isinstance(table.c[c].type, _BINARY) for c in columns)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        cur = dbapi.cursor()  # type: ignore[union-attr]
         if self.upsert:
             # Temporary tables' DDL commits nothing: the batch's transaction goes on.
             cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.stage}")
             cur.execute(self.create_stage)
-        fd, path = tempfile.mkstemp(prefix="syncbeat-", suffix=".tsv")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-                out.writelines("\t".join([_field(v) for v in row]) + "\n" for row in rows)
-            loaded = cur.execute(self.statement, (path,))
-        finally:
-            os.unlink(path)
+        # From memory, under a name no file has: the server can ask for no other data
+        # (syncbeat.local_infile), and nothing of the batch is left on disk.
+        data = "".join("\t".join([_field(v) for v in row]) + "\n" for row in rows)
+        name = local_infile.batch_name()
+        with dbapi.offering(name, data.encode("utf-8")):  # type: ignore[union-attr]
+            loaded = cur.execute(self.statement, (name,))
         if loaded != len(rows):
             raise DestinationError(
                 f"The destination kept {loaded} of {len(rows)} rows of a batch: some keys "

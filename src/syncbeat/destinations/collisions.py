@@ -89,7 +89,7 @@ def mysql_check(
         cols = ", ".join(quote(c) for c in index.columns)
         not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in index.columns)
         cur.execute(
-            f"SELECT {cols} FROM {stage} WHERE {not_null} GROUP BY {cols} "
+            f"SELECT {cols} FROM {stage} WHERE {not_null} GROUP BY {cols} "  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
             "HAVING COUNT(*) > 1 LIMIT 1"
         )
         twice = cur.fetchone()
@@ -99,7 +99,7 @@ def mysql_check(
         same_key = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in key)
         keys = ", ".join(f"s.{quote(k)}" for k in key)
         cur.execute(
-            f"SELECT {keys} FROM {stage} s JOIN {target} t ON {same} WHERE NOT ({same_key}) LIMIT 1"
+            f"SELECT {keys} FROM {stage} s JOIN {target} t ON {same} WHERE NOT ({same_key}) LIMIT 1"  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
         )
         clash = cur.fetchone()
         if clash is not None:

@@ -43,10 +43,8 @@ class SqlDestination:
         if mode not in MODES:
             raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}.")
         self.url, self.table_name, self.mode = url, table, mode
-        backend = urls.parse(urls.resolve(url), as_written=url).get_backend_name()
         # LOAD DATA LOCAL must be allowed by the client before the server can accept it.
-        extra = {"connect_args": {"local_infile": True}} if backend in ("mysql", "mariadb") else {}
-        self.engine = urls.create_engine(url, pool_pre_ping=True, **extra)
+        self.engine = urls.create_engine(url, load_data=True, pool_pre_ping=True)
         typemap.exact_sessions(self.engine, writes=True)
         self.dialect = self.engine.dialect.name
         self.schema, self.name = _split_name(table)

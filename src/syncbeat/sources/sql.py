@@ -121,7 +121,7 @@ class SqlSource:
         self._check_names(conn, query)
         conn.exec_driver_sql(f"{drop} IF EXISTS {probe_name}")
         conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_PROBE} AS SELECT * FROM ({query}) AS q WHERE 1 = 0"
+            f"CREATE TEMPORARY TABLE {_PROBE} AS SELECT * FROM ({query}) AS q WHERE 1 = 0"  # noqa: S608 (a pipeline's --query runs as written, by design)
         )
         if self.dialect == "postgresql":
             schema = conn.exec_driver_sql(
@@ -147,7 +147,7 @@ class SqlSource:
         subquery too, with its own message), and SQLite renames the second column
         ("name:1") in a subquery. So the query's own names are read: SQLite runs the
         query to its first row; the others plan the subquery and return nothing."""
-        sql = query if self.dialect == "sqlite" else f"SELECT * FROM ({query}) AS q WHERE 1 = 0"
+        sql = query if self.dialect == "sqlite" else f"SELECT * FROM ({query}) AS q WHERE 1 = 0"  # noqa: S608 (a pipeline's --query runs as written, by design)
         result = conn.exec_driver_sql(sql)
         names = list(result.keys())
         result.close()
@@ -172,7 +172,7 @@ class SqlSource:
             for n in names
             for kind in ("integer", "real", "text", "blob")
         ]
-        row = conn.exec_driver_sql(f"SELECT {', '.join(seen)} FROM ({query}) AS q").one()
+        row = conn.exec_driver_sql(f"SELECT {', '.join(seen)} FROM ({query}) AS q").one()  # noqa: S608 (a pipeline's --query runs as written, by design)
         types: dict[str, TypeEngine[Any]] = {}
         for i, name in enumerate(names):
             integer, real, text, blob = (bool(v) for v in row[4 * i : 4 * i + 4])

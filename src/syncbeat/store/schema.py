@@ -30,6 +30,10 @@ pipelines = sa.Table(
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
+    # Who saved it: "operator" (the CLI, the library) or "api" (a token holder, whose
+    # ${VAR} and files are limited by the workers' allowlist: syncbeat.allowlist). A row
+    # that says neither, or an older one, is treated as the API's: the safe side.
+    sa.Column("origin", sa.String(16), nullable=False, server_default="api"),
 )
 
 jobs = sa.Table(

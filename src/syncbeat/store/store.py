@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 OPEN_TRIES = 4
 """Tries to open the store while it drops connections: 0.1 + 0.3 + 0.9 s of waiting."""
 
-SCHEMA_VERSION = "0003"
+SCHEMA_VERSION = "0004"
 """The newest migration. A store already there is opened without importing Alembic
 (a tenth of a second on every command); tests check this equals Alembic's head."""
 

@@ -1,0 +1,155 @@
+"""A MySQL/MariaDB server a pipeline points at is not trusted: whatever it asks for, it
+never gets a local file (the rogue-server LOCAL INFILE attack), as a source or as a
+destination, and the user is told what happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from syncbeat import local_infile
+from syncbeat.errors import UntrustedServerError
+from tests.acceptance.outcomes import fails, has_table, job_of
+from tests.conftest import execute, run_cli, table_rows
+from tests.security.fake_servers import fake_mysql, swapping_proxy
+
+SECRET = "sb-worker-secret-5f1d0c"
+
+
+@pytest.fixture
+def secrets_file(tmp_path: Path) -> Path:
+    path = tmp_path / "worker-secrets.env"
+    path.write_text(f"AWS_SECRET_ACCESS_KEY={SECRET}\n")
+    return path
+
+
+def _refused(result_text: str, store_url: str, wanted: Path) -> None:
+    job = job_of(store_url, 1)
+    assert job["status"] == "failed", job
+    assert "refused and sent nothing" in (job["last_error"] or ""), job
+    assert str(wanted) in result_text
+
+
+def test_a_source_server_asking_for_a_file_gets_nothing(
+    store_url: str, sqlite_url: str, secrets_file: Path
+) -> None:
+    with fake_mysql(str(secrets_file)) as server:
+        result = run_cli(
+            "sync",
+            # A URL's own ?local_infile=1 does not turn it on for a source either.
+            "--from",
+            f"mysql://root@127.0.0.1:{server.port}/shop?local_infile=1",
+            "--table",
+            "orders",
+            "--to",
+            sqlite_url,
+            store=store_url,
+        )
+    assert server.asked >= 1, "the fake server never got to attack"
+    assert SECRET.encode() not in server.received
+    text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
+    assert server.client_flags and not any(flags & 0x80 for flags in server.client_flags)
+    _refused(text, store_url, secrets_file)
+    assert not has_table(sqlite_url, "orders")
+
+
+def test_a_destination_server_asking_for_a_file_gets_nothing(
+    store_url: str, sqlite_url: str, secrets_file: Path
+) -> None:
+    execute(sqlite_url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+    execute(sqlite_url, "INSERT INTO orders VALUES (1, 'a'), (2, 'b')")
+    with fake_mysql(str(secrets_file)) as server:
+        result = run_cli(
+            "sync",
+            "--from",
+            sqlite_url,
+            "--table",
+            "orders",
+            "--to",
+            f"mariadb://root@127.0.0.1:{server.port}/warehouse",
+            "--mode",
+            "append",
+            store=store_url,
+        )
+    assert server.asked >= 1, "the fake server never got to attack"
+    assert SECRET.encode() not in server.received
+    text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
+    _refused(text, store_url, secrets_file)
+
+
+def test_a_batch_is_sent_only_under_its_own_name() -> None:
+    """During LOAD DATA itself, a server that asks for another name than the batch's
+    gets neither that file nor the batch."""
+    passwd = Path("/etc/passwd").read_bytes()[:64]
+    with fake_mysql("/etc/passwd") as server:
+        conn = local_infile.GuardedConnection(
+            host="127.0.0.1", port=server.port, user="root", local_infile=True
+        )
+        name = local_infile.batch_name()
+        with (
+            conn.offering(name, b"1\tthe batch's own row\n"),
+            pytest.raises(UntrustedServerError, match="/etc/passwd"),
+        ):
+            conn.cursor().execute("LOAD DATA LOCAL INFILE %s INTO TABLE t", (name,))
+    assert passwd not in server.received
+    assert b"the batch's own row" not in server.received
+
+
+@pytest.mark.mariadb
+def test_load_data_still_loads_the_batch(
+    store_url: str, sqlite_url: str, mariadb_url: str, tmp_path: Path
+) -> None:
+    """The batch comes from memory now: rows still arrive, with values that need
+    escaping in LOAD DATA's format, and the engine's own server accepts them."""
+    execute(sqlite_url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+    execute(
+        sqlite_url,
+        "INSERT INTO orders VALUES (1, 'tab\there'), (2, 'new\nline'), (3, NULL), (4, 'back\\')",
+    )
+    run_cli(
+        "sync",
+        "--from",
+        sqlite_url,
+        "--table",
+        "orders",
+        "--to",
+        mariadb_url,
+        "--mode",
+        "append",
+        store=store_url,
+        check=True,
+    )
+    assert table_rows(mariadb_url, "orders", ["id"]) == table_rows(sqlite_url, "orders", ["id"])
+
+
+@pytest.mark.mariadb
+def test_a_server_turning_hostile_during_load_data_gets_nothing(
+    store_url: str, sqlite_url: str, mariadb_url: str, secrets_file: Path
+) -> None:
+    """The real path end to end: a proxy in front of MariaDB swaps the name in the
+    server's request for the batch. The batch fails with the security error (not a
+    'connection lost' from the rollback after it) and writes no row."""
+    execute(sqlite_url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+    execute(sqlite_url, "INSERT INTO orders VALUES (1, 'a'), (2, 'b')")
+    real = make_url(mariadb_url)
+    with swapping_proxy((real.host or "127.0.0.1", real.port or 3306), str(secrets_file)) as proxy:
+        through = real.set(port=proxy.port).render_as_string(hide_password=False)
+        result = run_cli(
+            "sync",
+            "--from",
+            sqlite_url,
+            "--table",
+            "orders",
+            "--to",
+            through,
+            "--mode",
+            "append",
+            store=store_url,
+        )
+    assert proxy.swapped >= 1, result.stdout + result.stderr
+    assert SECRET.encode() not in proxy.received
+    text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
+    _refused(text, store_url, secrets_file)
+    assert table_rows(mariadb_url, "orders", ["id"]) == []
