@@ -43,9 +43,9 @@ def cookie(server: Served) -> str:
 def _queued_job(server: Served, name: str) -> int:
     body = {
         "name": name,
-        "source_url": "sqlite:///s.db",
+        "source_url": "postgresql://app@db.example/shop",  # never opened: jobs stay queued
         "source_table": "items",
-        "dest_url": "sqlite:///d.db",
+        "dest_url": "postgresql://app@warehouse.example/dw",
         "dest_table": "items",
     }
     assert httpx.post(f"{server.url}/pipelines", json=body, headers=AUTH).status_code == 201

@@ -21,9 +21,9 @@ ALLOWED_GROWTH = 50 * MIB
 PIPELINE = json.dumps(
     {
         "name": "orders",
-        "source_url": "sqlite:///s.db",
+        "source_url": "postgresql://app@db.example/shop",  # never opened: jobs stay queued
         "source_table": "items",
-        "dest_url": "sqlite:///d.db",
+        "dest_url": "postgresql://app@warehouse.example/dw",
         "dest_table": "items",
     }
 ).encode()
