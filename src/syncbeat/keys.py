@@ -46,6 +46,7 @@ class Collation:
     name: str
     exact: bool
     charset: str | None = None  # MariaDB/MySQL: the character set it belongs to
+    declared: str = ""  # MariaDB/MySQL: the column's type, as ALTER TABLE takes it
 
 
 def mysql_collation_exact(name: str) -> bool:
@@ -59,7 +60,7 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
     if dialect in MYSQL:
         rows = conn.exec_driver_sql(f"SHOW FULL COLUMNS FROM {table}").all()
         return {
-            row[0]: Collation(row[2], mysql_collation_exact(row[2]), row[2].split("_")[0])
+            row[0]: Collation(row[2], mysql_collation_exact(row[2]), row[2].split("_")[0], row[1])
             for row in rows
             if row[2]
         }

@@ -228,7 +228,12 @@ class Runner:
         current = self._step(
             "preparing the destination",
             lambda: dest.prepare(
-                source.columns, source.key, source.dialect, lease.uid, lease.epoch
+                source.columns,
+                source.key,
+                source.dialect,
+                lease.uid,
+                lease.epoch,
+                source.collations,
             ),
             destination=True,
         )

@@ -50,7 +50,7 @@ class SqlSource:
         self.key_not_null = False
         self.key_unique = False
         self.key_plan: list[keys.KeyColumn] = []
-        self._collations: dict[str, keys.Collation] = {}
+        self.collations: dict[str, keys.Collation] = {}  # text columns' collations
         self.warnings: list[str] = []
 
     @property
@@ -97,7 +97,7 @@ class SqlSource:
             ) from None
         self.selectable = table
         self.columns = list(table.columns)
-        self._collations = self._read_collations(conn, schema or None, name)
+        self.collations = self._read_collations(conn, schema or None, name)
         primary = [c.name for c in table.primary_key.columns]
         if not self.key:
             self.key = primary
@@ -131,7 +131,7 @@ class SqlSource:
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
         probe = typemap.reflect(conn, _PROBE, schema)
-        self._collations = self._read_collations(conn, None, _PROBE, temporary=True)
+        self.collations = self._read_collations(conn, None, _PROBE, temporary=True)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         types = {c.name: c.type for c in probe.columns}
         if self.dialect == "sqlite":
@@ -209,7 +209,7 @@ class SqlSource:
                 f"{self.label} (columns: {', '.join(sorted(names))}).",
                 hint="Name existing columns with --key a,b.",
             )
-        self.key_plan = keys.plan(self.columns, self.key, self.dialect, self._collations)
+        self.key_plan = keys.plan(self.columns, self.key, self.dialect, self.collations)
         if not self.key:
             message = (
                 f"The source {self.label} has no primary key and no --key was given: it "
@@ -327,12 +327,12 @@ class SqlSource:
         ):
             if equal:
                 collations = ", ".join(
-                    f"{k.name} {k.collation.name}" for k in self.key_plan if k.collation
+                    f"{k.collation.name} of {k.name}" for k in self.key_plan if k.collation
                 )
                 raise KeyColumnError(
                     f"The key ({', '.join(self.key)}) is not unique for the database: "
                     f"{tuple(left)!r} and {tuple(right)!r} are one value under the "
-                    f"collation of {collations}, so paging on it would skip rows.",
+                    f"collation {collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
                     'utf8mb4_nopad_bin AS k; PostgreSQL: k COLLATE "C" AS k).',
