@@ -331,7 +331,7 @@ class SqlSource:
                 )
                 raise KeyColumnError(
                     f"The key ({', '.join(self.key)}) is not unique for the database: "
-                    f"{tuple(left)!r} and {tuple(right)!r} are one value under the "
+                    f"{_shown(left)} and {_shown(right)} are one value under the "
                     f"collation {collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
@@ -340,6 +340,10 @@ class SqlSource:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _shown(key: Sequence[Any]) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(tuple(key))
 
 
 def pg_regclass(name: str) -> str:

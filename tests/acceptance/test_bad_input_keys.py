@@ -1,0 +1,162 @@
+"""Keys the database holds equal while Python holds them distinct, through the CLI.
+
+MariaDB's default collations ignore case (``_ci``), and its PAD SPACE ones (``_bin``
+included) ignore trailing spaces; PostgreSQL's nondeterministic ICU collations can
+ignore both. A key column under such a collation that is not unique in the database
+(a --key without a unique index, or a query) can hold 'b' and 'B': at a batch boundary
+``k > 'b'`` skips 'B', and the job used to complete without it. Written into an existing
+destination key column under such a collation, distinct source keys overwrite each
+other. Each case fails with exit status 1, a message that names the key and the
+collation, a hint, no traceback, and the destination as it was before the batch that
+failed (before the first batch, for a destination refused at plan time).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+
+from tests.acceptance.outcomes import count_rows, fails, has_table, only_job
+from tests.conftest import execute, run_cli
+
+PG = pytest.mark.postgres
+MARIADB = pytest.mark.mariadb
+
+KEYS = ["a", "b", "B", "c"]  # 'b' and 'B' meet at the boundary after batch 1
+
+
+def _sync(store: str, src: str, dst: str, *source: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "sync", "--from", src, *source, "--to", dst, "--to-table", "copy",
+        "--batch-size", "1", "--mode", "append", store=store,
+    )  # fmt: skip
+
+
+def _kept_only(dst: str, keys: list[str]) -> None:
+    """The destination holds the rows of the batches before the failed one, no more."""
+    engine = sa.create_engine(dst, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        held = sorted(k for (k,) in conn.exec_driver_sql("SELECT k FROM copy"))
+    engine.dispose()
+    assert held == sorted(keys)
+
+
+@MARIADB
+@pytest.mark.parametrize(
+    ("collation", "keys", "equal"),
+    [
+        ("utf8mb4_general_ci", KEYS, ("b", "B")),
+        ("utf8mb4_bin", ["a", "b", "b ", "c"], ("b", "b ")),  # PAD SPACE
+        ("utf8mb4_unicode_ci", ["a", "e", "é", "f"], ("e", "é")),
+    ],
+    ids=["ci", "pad-space", "accents"],
+)
+def test_a_mariadb_key_that_is_one_value_under_its_collation(
+    store_url: str, mariadb_url: str, pg_url: str, collation: str, keys: list[str],
+    equal: tuple[str, str],
+) -> None:  # fmt: skip
+    execute(
+        mariadb_url,
+        f"CREATE TABLE t (k VARCHAR(10) COLLATE {collation}, v INT, KEY (k))"
+        " DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(keys)),
+    )
+    result = _sync(store_url, mariadb_url, pg_url, "--table", "t", "--key", "k")
+    words = f"{equal[0]!r} and {equal[1]!r} are one value"
+    fails(result, 1, "not unique for the database", words, collation, "hint:", "--key")
+    _kept_only(pg_url, keys[:1])
+    job = only_job(store_url)
+    assert job["status"] == "failed" and job["checkpoint"]["batch_index"] == 1
+
+
+@MARIADB
+def test_a_mariadb_query_whose_key_is_one_value_under_its_collation(
+    store_url: str, mariadb_url: str, sqlite_url: str
+) -> None:
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k VARCHAR(10), v INT) DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    query = "SELECT k, v FROM t"
+    result = _sync(store_url, mariadb_url, sqlite_url, "--query", query, "--key", "k")
+    fails(result, 1, "not unique for the database", "'b' and 'B'", "COLLATE")
+    _kept_only(sqlite_url, ["a"])
+
+
+@PG
+def test_a_postgresql_key_under_a_nondeterministic_collation(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    execute(
+        pg_url,
+        "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2',"
+        " deterministic = false)",
+        "CREATE TABLE t (k text COLLATE nocase, v int)",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", "public.nocase", "hint:")
+    _kept_only(sqlite_url, ["a"])
+
+
+@MARIADB
+@pytest.mark.parametrize(
+    ("src_fixture", "collation"),
+    [
+        pytest.param("pg_url", "utf8mb4_general_ci", marks=PG, id="pg-into-ci"),
+        pytest.param("sqlite_url", "utf8mb4_bin", id="sqlite-into-pad-space"),
+        pytest.param("mariadb_url", "utf8mb4_general_ci", id="mariadb-bin-into-ci"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_an_existing_destination_key_that_merges_source_keys_is_refused(
+    request: pytest.FixtureRequest, store_url: str, mariadb_url: str, src_fixture: str,
+    collation: str, mode: str,
+) -> None:  # fmt: skip
+    """'a', 'A' and 'a ' are three keys in the source and one in the destination's key
+    column: upsert would keep one row of three and count three as copied."""
+    src = request.getfixturevalue(src_fixture)
+    exact = " COLLATE utf8mb4_nopad_bin" if src_fixture == "mariadb_url" else ""
+    execute(
+        src,
+        f"CREATE TABLE t (k VARCHAR(10){exact} PRIMARY KEY, v INT)"
+        + (" DEFAULT CHARSET utf8mb4" if src_fixture == "mariadb_url" else ""),
+        "INSERT INTO t VALUES ('a', 1), ('A', 2), ('a ', 3)",
+    )
+    execute(
+        mariadb_url,
+        f"CREATE TABLE copy (k VARCHAR(10) COLLATE {collation} PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+    )
+    result = run_cli(
+        "sync", "--from", src, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
+        "--mode", mode, "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "'copy'", "key column 'k'", collation, "ALTER TABLE copy MODIFY k")
+    assert "utf8mb4_nopad_bin" in result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
+@PG
+def test_an_existing_postgresql_key_under_a_nondeterministic_collation_is_refused(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('A', 2)")
+    execute(
+        pg_url,
+        "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2',"
+        " deterministic = false)",
+        "CREATE TABLE copy (k text COLLATE nocase PRIMARY KEY, v int)",
+    )
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", pg_url, "--to-table", "copy",
+        store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "public.nocase", 'COLLATE "C"')
+    assert count_rows(pg_url, "copy") == 0
+    assert has_table(pg_url, "copy")
