@@ -39,6 +39,14 @@ VALUE, FLOAT4, NUMBERED, STORED = "value", "float4", "numbered", "stored"
 the enum's or set's number; as SQLite stores it."""
 
 
+class _AsStored(sa.types.TypeDecorator[Any]):
+    """A value bound as it is, whatever the column it is compared with (a bare NullType
+    bind would take on the column's type, and its conversions)."""
+
+    impl = NullType
+    cache_ok = True
+
+
 @dataclass(frozen=True)
 class Collation:
     """A text column's collation, and whether it tells every distinct string apart."""
@@ -107,7 +115,7 @@ class KeyColumn:
         if self.carry == NUMBERED:
             return sa.bindparam(None, value, type_=sa.BigInteger())
         if self.carry == STORED:
-            return sa.bindparam(None, value, type_=NullType())
+            return sa.bindparam(None, value, type_=_AsStored())
         return sa.bindparam(None, value, type_=column.type)
 
 

@@ -99,7 +99,9 @@ def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEng
     if isinstance(generic, sa.Float):
         return mysql.DOUBLE()
     if isinstance(generic, sa.LargeBinary):
-        return mysql.LONGBLOB()
+        # A key cannot be a BLOB (MySQL indexes a prefix of one only); a VARBINARY
+        # compares every byte and keeps no padding.
+        return mysql.VARBINARY(255) if is_key else mysql.LONGBLOB()
     return generic
 
 

@@ -33,9 +33,11 @@ def sync(
     rows: int,
     key: list[str] | None = None,
     name: str = "keys",
+    table: str = "t",
+    to: str = "copy",
 ) -> tuple[str, str]:
-    """Sync table ``t`` into ``copy``; (status, message). A run that goes on past
-    ``rows`` + 2 batches is re-reading rows, and is stopped."""
+    """Sync ``table`` into ``to``; (status, message). A run that goes on past ``rows`` + 2
+    batches is re-reading rows, and is stopped."""
     batches = 0
 
     def progress(_snapshot: Any) -> None:
@@ -46,9 +48,9 @@ def sync(
     spec = PipelineSpec(
         name=name,
         source_url=src,
-        source_table="t",
+        source_table=table,
         dest_url=dst,
-        dest_table="copy",
+        dest_table=to,
         mode=mode,  # type: ignore[arg-type]
         batch_size=batch_size,
         key=key or [],
