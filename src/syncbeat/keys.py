@@ -121,7 +121,10 @@ class KeyColumn:
 
 def _carry(col_type: Any, dialect: str) -> str:
     if dialect == "sqlite":
-        return STORED
+        # Integers, text and blobs read as they are stored; anything else goes through a
+        # conversion of SQLAlchemy's (dates, decimals, booleans) that binding undoes.
+        plain = isinstance(col_type, sa.Integer | sa.String | sa.LargeBinary)
+        return VALUE if plain and not isinstance(col_type, sa.Enum) else STORED
     if dialect in MYSQL:
         if isinstance(col_type, mysql.ENUM | mysql.SET):
             return NUMBERED
