@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
+from syncbeat.compare import rows_in_key_order
 from tests.conftest import execute
 
 PG = pytest.mark.postgres
@@ -215,3 +216,20 @@ def test_a_boolean_key_pages(
     status, message = sync(store_url, src, dst, batch_size=1, rows=rows)
     assert status == "completed", message
     assert payloads(dst) == Counter(range(1, rows + 1))
+
+
+@MARIADB
+def test_verification_reads_a_mariadb_enum_keyed_table_whole(mariadb_url: str) -> None:
+    """The comparison of source and destination (compare.py) pages like a sync: in
+    pages of one row, every row once, in the enum's order."""
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k ENUM('zebra', 'apple', 'mango') PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES ('mango', 3), ('zebra', 1), ('apple', 2)",
+    )
+    engine = sa.create_engine(mariadb_url, poolclass=sa.pool.NullPool)
+    try:
+        rows = list(rows_in_key_order(engine, "t", ["k"], batch_size=1))
+    finally:
+        engine.dispose()
+    assert rows == [("zebra", 1), ("apple", 2), ("mango", 3)]
