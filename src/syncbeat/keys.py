@@ -54,7 +54,7 @@ class Collation:
     name: str
     exact: bool
     charset: str | None = None  # MariaDB/MySQL: the character set it belongs to
-    declared: str = ""  # MariaDB/MySQL: the column's type, as ALTER TABLE takes it
+    declared: str = ""  # the column's type (MariaDB: as ALTER TABLE takes it)
 
 
 def mysql_collation_exact(name: str) -> bool:
@@ -73,17 +73,26 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
             if row[2]
         }
     if dialect == "postgresql":
+        # citext ignores case whatever its collation: it counts as one that does.
         rows = conn.execute(
             sa.text(
-                "SELECT a.attname, quote_ident(n.nspname) || '.' || quote_ident(c.collname),"
-                " c.collisdeterministic FROM pg_attribute a"
+                "SELECT a.attname, CASE WHEN t.typname = 'citext'"
+                "  THEN quote_ident(tn.nspname) || '.citext'"
+                "  ELSE quote_ident(n.nspname) || '.' || quote_ident(c.collname) END,"
+                " c.collisdeterministic AND t.typname <> 'citext', t.typname"
+                " FROM pg_attribute a"
+                " JOIN pg_type t ON t.oid = a.atttypid"
+                " JOIN pg_namespace tn ON tn.oid = t.typnamespace"
                 " JOIN pg_collation c ON c.oid = a.attcollation"
                 " JOIN pg_namespace n ON n.oid = c.collnamespace"
                 " WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND NOT a.attisdropped"
             ),
             {"t": table},
         ).all()
-        return {name: Collation(coll, bool(exact)) for name, coll, exact in rows}
+        return {
+            name: Collation(coll, bool(exact), declared=typname)
+            for name, coll, exact, typname in rows
+        }
     return {}
 
 
@@ -209,6 +218,8 @@ def _equal_sql(dialect: str, collation: Collation, x: str, y: str) -> str:
         # Collation names come from the catalogue: letters, digits and underscores.
         cs, name = collation.charset, collation.name
         return f"CONVERT(:{x} USING {cs}) COLLATE {name} = CONVERT(:{y} USING {cs}) COLLATE {name}"
+    if collation.declared == "citext":
+        return f"CAST(:{x} AS {collation.name}) = CAST(:{y} AS {collation.name})"
     return f"(CAST(:{x} AS text) COLLATE {collation.name}) = CAST(:{y} AS text)"
 
 

@@ -2,7 +2,7 @@
 
 MariaDB's default collations ignore case (``_ci``), and its PAD SPACE ones (``_bin``
 included) ignore trailing spaces; PostgreSQL's nondeterministic ICU collations can
-ignore both. A key column under such a collation that is not unique in the database
+ignore both, and its ``citext`` ignores case. A key column under such a collation that is not unique in the database
 (a --key without a unique index, or a query) can hold 'b' and 'B': at a batch boundary
 ``k > 'b'`` skips 'B', and the job used to complete without it. Written into an existing
 destination key column under such a collation, distinct source keys overwrite each
@@ -86,19 +86,31 @@ def test_a_mariadb_query_whose_key_is_one_value_under_its_collation(
     _kept_only(sqlite_url, ["a"])
 
 
+NOCASE = (
+    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+)
+
+
 @PG
-def test_a_postgresql_key_under_a_nondeterministic_collation(
-    store_url: str, pg_url: str, sqlite_url: str
+@pytest.mark.parametrize(
+    ("setup", "ddl", "named"),
+    [
+        (NOCASE, "text COLLATE nocase", "public.nocase"),
+        ("CREATE EXTENSION citext", "citext", "public.citext"),
+    ],
+    ids=["nondeterministic", "citext"],
+)
+def test_a_postgresql_key_that_ignores_case(
+    store_url: str, pg_url: str, sqlite_url: str, setup: str, ddl: str, named: str
 ) -> None:
     execute(
         pg_url,
-        "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2',"
-        " deterministic = false)",
-        "CREATE TABLE t (k text COLLATE nocase, v int)",
+        setup,
+        f"CREATE TABLE t (k {ddl}, v int)",
         "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
     )
     result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
-    fails(result, 1, "not unique for the database", "public.nocase", "hint:")
+    fails(result, 1, "not unique for the database", named, 'k::text COLLATE "C" AS k')
     _kept_only(sqlite_url, ["a"])
 
 
@@ -142,21 +154,24 @@ def test_an_existing_destination_key_that_merges_source_keys_is_refused(
 
 
 @PG
-def test_an_existing_postgresql_key_under_a_nondeterministic_collation_is_refused(
-    store_url: str, pg_url: str, sqlite_url: str
+@pytest.mark.parametrize(
+    ("setup", "ddl", "named"),
+    [
+        (NOCASE, "text COLLATE nocase", "public.nocase"),
+        ("CREATE EXTENSION citext", "citext", "public.citext"),
+    ],
+    ids=["nondeterministic", "citext"],
+)
+def test_an_existing_postgresql_key_that_ignores_case_is_refused(
+    store_url: str, pg_url: str, sqlite_url: str, setup: str, ddl: str, named: str
 ) -> None:
     execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
     execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('A', 2)")
-    execute(
-        pg_url,
-        "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2',"
-        " deterministic = false)",
-        "CREATE TABLE copy (k text COLLATE nocase PRIMARY KEY, v int)",
-    )
+    execute(pg_url, setup, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v int)")
     result = run_cli(
         "sync", "--from", sqlite_url, "--table", "t", "--to", pg_url, "--to-table", "copy",
         store=store_url,
     )  # fmt: skip
-    fails(result, 1, "key column 'k'", "public.nocase", 'COLLATE "C"')
+    fails(result, 1, "key column 'k'", named, 'ALTER COLUMN k TYPE text COLLATE "C"')
     assert count_rows(pg_url, "copy") == 0
     assert has_table(pg_url, "copy")

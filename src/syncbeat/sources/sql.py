@@ -335,7 +335,7 @@ class SqlSource:
                     f"collation {collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
-                    'utf8mb4_nopad_bin AS k; PostgreSQL: k COLLATE "C" AS k).',
+                    'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k).',
                 )
 
     def dispose(self) -> None:
