@@ -154,9 +154,11 @@ def plan(
     types = {c.name: c.type for c in columns}
     planned = []
     for name in key:
+        carry = _carry(types[name], dialect)
         collation = text_collations.get(name)
-        inexact = collation if collation is not None and not collation.exact else None
-        planned.append(KeyColumn(name, _carry(types[name], dialect), inexact))
+        # An enum's boundary is its number: equal labels are equal numbers.
+        inexact = collation if carry == VALUE and collation and not collation.exact else None
+        planned.append(KeyColumn(name, carry, inexact))
     return planned
 
 
