@@ -2,18 +2,21 @@
 
 MariaDB's default collations ignore case (``_ci``), and its PAD SPACE ones (``_bin``
 included) ignore trailing spaces; PostgreSQL's nondeterministic ICU collations can
-ignore both, and its ``citext`` ignores case. A key column under such a collation that is not unique in the database
-(a --key without a unique index, or a query) can hold 'b' and 'B': at a batch boundary
-``k > 'b'`` skips 'B', and the job used to complete without it. Written into an existing
-destination key column under such a collation, distinct source keys overwrite each
-other. Each case fails with exit status 1, a message that names the key and the
-collation, a hint, no traceback, and the destination as it was before the batch that
-failed (before the first batch, for a destination refused at plan time).
+ignore both, and its ``citext`` ignores case. A key column under such a collation that
+is not unique in the database (a --key without a unique index, or a query) can hold 'b'
+and 'B': at a batch boundary ``k > 'b'`` skips 'B', and the job used to complete without
+it. Written into an existing destination key column under such a collation, distinct
+source keys overwrite each other. Each case fails with exit status 1, a message that
+names the key and the collation, a hint, no traceback, and the destination as it was
+before the batch that failed (before the first batch, for a destination refused at plan
+time). A MariaDB TIME key outside a day, bound for a time of day, is refused too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -34,7 +37,7 @@ def _sync(store: str, src: str, dst: str, *source: str) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-def _kept_only(dst: str, keys: list[str]) -> None:
+def _kept_only(dst: str, keys: list[Any]) -> None:
     """The destination holds the rows of the batches before the failed one, no more."""
     engine = sa.create_engine(dst, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
@@ -175,3 +178,21 @@ def test_an_existing_postgresql_key_that_ignores_case_is_refused(
     fails(result, 1, "key column 'k'", named, 'ALTER COLUMN k TYPE text COLLATE "C"')
     assert count_rows(pg_url, "copy") == 0
     assert has_table(pg_url, "copy")
+
+
+@MARIADB
+@PG
+def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
+    store_url: str, mariadb_url: str, pg_url: str
+) -> None:
+    """Read as a time of day, -01:00 was 23:00 and 25:00 was 01:00: paging lost rows and
+    the job completed with two of four, changed. As the duration it is, the value is
+    refused by PostgreSQL's time of day, naming the row."""
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k TIME(6) PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES ('00:00:00', 1), ('12:00:00.5', 2), ('25:00:00', 3)",
+    )
+    result = _sync(store_url, mariadb_url, pg_url, "--table", "t")
+    fails(result, 1, "time of day", "k=datetime.timedelta(days=1, seconds=3600)", "hint:")
+    _kept_only(pg_url, [dt.time(0), dt.time(12, 0, 0, 500000)])  # batches 1 and 2

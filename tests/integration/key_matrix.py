@@ -42,6 +42,7 @@ TIMES = [
     dt.datetime(2024, 2, 29, 12, 34, 56, 789013),
     dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
 ]
+CLOCK = [dt.time(0, 0), dt.time(0, 0, 0, 1), dt.time(12, 34, 56, 789012), dt.time(23, 59, 59)]
 BYTES = [b"", b"\x00", b"\x00\x00", b"\x01", b"a", b"\xff"]
 DECIMALS = [D("-99999.5"), D("-0.00001"), D(0), D("0.00001"), D("1.5"), D("123456789012345.125")]
 
@@ -57,6 +58,7 @@ PG_KEYS = [
     KeyType("uid", "uuid", UUIDS),
     KeyType("day", "date", DATES),
     KeyType("ts", "timestamp", TIMES),
+    KeyType("tod", "time", CLOCK),
     KeyType("tstz", "timestamptz", [t.replace(tzinfo=UTC) for t in TIMES]),
     KeyType("bin", "bytea", BYTES),
     KeyType("mood", "mood", ["happy", "sad", "Happy", "ok"]),
@@ -77,6 +79,7 @@ MARIADB_KEYS = [
     KeyType("uid", "UUID", UUIDS),
     KeyType("day", "DATE", DATES),
     KeyType("ts", "DATETIME(6)", TIMES),
+    KeyType("tod", "TIME(6)", CLOCK),
     KeyType("tsz", "TIMESTAMP(6)", [dt.datetime(1970, 1, 1, 0, 0, 1), *TIMES[1:3]]),
     KeyType("vbin", "VARBINARY(16)", BYTES),
     KeyType("mood", "ENUM('sad', 'ok', 'happy')", ["happy", "sad", "ok"]),
@@ -109,6 +112,8 @@ def canonical(value: Any, key_type: KeyType) -> Any:
     to both sides, so that a row found at another key fails the comparison."""
     if key_type.float4 and isinstance(value, float):
         value = float4(value)
+    if isinstance(value, dt.timedelta):  # a MariaDB TIME: as a time of day elsewhere
+        value = (dt.datetime.min + value).time()
     value = normalise(value)
     if isinstance(value, int):
         return str(value)
@@ -126,7 +131,10 @@ def canonical(value: Any, key_type: KeyType) -> Any:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        return value
+        try:
+            return dt.time.fromisoformat(value).isoformat(timespec="microseconds")
+        except ValueError:
+            return value
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="microseconds")

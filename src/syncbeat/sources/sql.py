@@ -268,10 +268,7 @@ class SqlSource:
     def _exact_columns(self) -> list[sa.ColumnElement[Any]]:
         """Each column as selected so that its value arrives exactly (JSON as its
         text...): fixed once the source is open, so built once, not per batch."""
-        return [
-            typemap.read_expression(c, self.dialect, is_key=c.key in self.key)
-            for c in self.selectable.c
-        ]
+        return [typemap.read_expression(c, self.dialect) for c in self.selectable.c]
 
     def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
         """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
