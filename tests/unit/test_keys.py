@@ -3,6 +3,7 @@ are asked about. (The comparisons themselves are the database's: tests/integrati
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import struct
@@ -63,3 +64,10 @@ def test_the_boundary_pair_is_always_asked_about() -> None:
     assert keys.candidates(page, 4) == [(("c",), ("x",)), (("b",), ("B",))]
     assert keys.candidates([("e",), ("é",), ("f",)], 5) == [(("e",), ("é",))]
     assert keys.candidates([("a ",), ("a",)], 5) == [(("a ",), ("a",))]
+
+
+@given(st.timedeltas(min_value=-dt.timedelta(hours=839), max_value=dt.timedelta(hours=839)))
+def test_a_duration_key_survives_the_checkpoint(value: dt.timedelta) -> None:
+    """A MariaDB TIME key: negative, or past 24 hours."""
+    stored = json.loads(json.dumps(Checkpoint((value,), 1).to_json()))
+    assert Checkpoint.from_json(stored).last_key == (value,)
