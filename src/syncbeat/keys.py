@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import struct
 import unicodedata
 from collections.abc import Sequence
@@ -93,7 +94,49 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
             name: Collation(coll, bool(exact), declared=typname)
             for name, coll, exact, typname in rows
         }
+    if dialect == "sqlite":
+        return _sqlite_collations(conn, table)
     return {}
+
+
+def _sqlite_collations(conn: sa.Connection, table: str) -> dict[str, Collation]:
+    """SQLite keeps a column's collation only in its CREATE TABLE text (a table made by
+    CREATE TABLE AS has none, and its columns compare as their sources do)."""
+    schema, _, name = table.rpartition(".")
+    master = f'"{schema}".sqlite_master' if schema else "sqlite_master"
+    ddl = conn.exec_driver_sql(
+        f"SELECT sql FROM {master} WHERE type = 'table' AND name = ?", (name,)
+    ).scalar()
+    if not ddl or "(" not in ddl:
+        return {}
+    found: dict[str, Collation] = {}
+    for definition in _top_level_parts(ddl[ddl.index("(") + 1 : ddl.rindex(")")]):
+        words = definition.split(None, 1)
+        collated = re.search(r"\bCOLLATE\s+[\"'`\[]?(\w+)", definition, re.IGNORECASE)
+        if words and collated:
+            column = words[0].strip("\"'`[]")
+            found[column] = Collation(collated[1], collated[1].upper() == "BINARY")
+    return found
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """A column list split at its commas, not those inside parentheses or quotes."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
 
 
 @dataclass(frozen=True)
@@ -220,6 +263,8 @@ def _equal_sql(dialect: str, collation: Collation, x: str, y: str) -> str:
         # Collation names come from the catalogue: letters, digits and underscores.
         cs, name = collation.charset, collation.name
         return f"CONVERT(:{x} USING {cs}) COLLATE {name} = CONVERT(:{y} USING {cs}) COLLATE {name}"
+    if dialect == "sqlite":  # collation names: \w+ (see _sqlite_collations)
+        return f"(:{x} = :{y} COLLATE {collation.name})"
     if collation.declared == "citext":
         return f"CAST(:{x} AS {collation.name}) = CAST(:{y} AS {collation.name})"
     return f"(CAST(:{x} AS text) COLLATE {collation.name}) = CAST(:{y} AS text)"

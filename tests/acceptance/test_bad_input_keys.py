@@ -2,14 +2,15 @@
 
 MariaDB's default collations ignore case (``_ci``), and its PAD SPACE ones (``_bin``
 included) ignore trailing spaces; PostgreSQL's nondeterministic ICU collations can
-ignore both, and its ``citext`` ignores case. A key column under such a collation that
-is not unique in the database (a --key without a unique index, or a query) can hold 'b'
-and 'B': at a batch boundary ``k > 'b'`` skips 'B', and the job used to complete without
-it. Written into an existing destination key column under such a collation, distinct
-source keys overwrite each other. Each case fails with exit status 1, a message that
-names the key and the collation, a hint, no traceback, and the destination as it was
-before the batch that failed (before the first batch, for a destination refused at plan
-time). A MariaDB TIME key outside a day, bound for a time of day, is refused too.
+ignore both, and its ``citext`` ignores case; SQLite's NOCASE and RTRIM do what they
+say. A key column under such a collation that is not unique in the database (a --key
+without a unique index, or a query) can hold 'b' and 'B': at a batch boundary
+``k > 'b'`` skips 'B', and the job used to complete without it. Written into an
+existing destination key column under such a collation, distinct source keys overwrite
+each other. Each case fails with exit status 1, a message that names the key and the
+collation, a hint, no traceback, and the destination as it was before the batch that
+failed (before the first batch, for a destination refused at plan time). A MariaDB
+TIME key outside a day, bound for a time of day, is refused too.
 """
 
 from __future__ import annotations
@@ -196,3 +197,28 @@ def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
     result = _sync(store_url, mariadb_url, pg_url, "--table", "t")
     fails(result, 1, "time of day", "k=datetime.timedelta(days=1, seconds=3600)", "hint:")
     _kept_only(pg_url, [dt.time(0), dt.time(12, 0, 0, 500000)])  # batches 1 and 2
+
+
+def test_a_sqlite_key_under_nocase(store_url: str, sqlite_url: str, sqlite_url2: str) -> None:
+    execute(
+        sqlite_url,
+        'CREATE TABLE t ("k" TEXT COLLATE NOCASE, v DECIMAL(10, 2))',
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", "NOCASE", "k COLLATE BINARY AS k")
+    _kept_only(sqlite_url2, ["a"])
+
+
+def test_an_existing_sqlite_key_under_rtrim_is_refused(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2)")
+    execute(sqlite_url2, "CREATE TABLE copy (k TEXT COLLATE RTRIM PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", sqlite_url2, "--to-table",
+        "copy", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "RTRIM", "no COLLATE RTRIM")
+    assert count_rows(sqlite_url2, "copy") == 0

@@ -1,7 +1,8 @@
 """An existing destination's key columns must tell apart every key the source does.
 
 A MariaDB column with a ``_ci`` or PAD SPACE collation (the defaults) holds 'a', 'A'
-and 'a ' for one value, as does a PostgreSQL column with a nondeterministic collation:
+and 'a ' for one value, as does a PostgreSQL column with a nondeterministic collation
+(or of type citext), and a SQLite one with COLLATE NOCASE or RTRIM:
 fed three distinct keys from a case-sensitive source, upsert would overwrite two rows
 with the third and count all three as copied. So a job refuses such a table before its
 first batch, naming the column and what to change. A table syncbeat creates gets an
@@ -57,6 +58,8 @@ def _hint(dialect: str, table: str, column: str, here: Collation) -> str:
             f"ALTER TABLE {table} MODIFY {column} {here.declared} CHARACTER SET {charset} "
             f"COLLATE {charset}_nopad_bin NOT NULL"
         )
+    elif dialect == "sqlite":
+        change = f"a new table whose column {column} has no COLLATE {here.name}"
     else:
         change = f'ALTER TABLE {table} ALTER COLUMN {column} TYPE text COLLATE "C"'
     return (
@@ -68,5 +71,7 @@ def _hint(dialect: str, table: str, column: str, here: Collation) -> str:
 def _sql_name(conn: sa.Connection, dialect: str, table: str) -> str:
     if dialect == "postgresql":
         return pg_regclass(table)
+    if dialect == "sqlite":
+        return table
     quote = conn.dialect.identifier_preparer.quote
     return ".".join(quote(part) for part in table.split(".") if part)

@@ -168,6 +168,8 @@ class SqlSource:
         if self.dialect == "postgresql":
             where = f"pg_temp.{name}" if temporary else pg_regclass(self.table_name or name)
             return keys.collations(conn, self.dialect, where)
+        if self.dialect == "sqlite":  # read from sqlite_master, by its name as stored
+            return keys.collations(conn, self.dialect, f"{schema}.{name}" if schema else name)
         quote = conn.dialect.identifier_preparer.quote
         table = ".".join(quote(part) for part in (schema, name) if part)
         return keys.collations(conn, self.dialect, table)
@@ -332,7 +334,8 @@ class SqlSource:
                     f"collation {collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
-                    'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k).',
+                    'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k; '
+                    "SQLite: k COLLATE BINARY AS k).",
                 )
 
     def dispose(self) -> None:
