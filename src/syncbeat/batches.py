@@ -25,6 +25,7 @@ from .checkpoint import Checkpoint, Key
 from .destinations import SqlDestination, collisions
 from .destinations import state as dest_state
 from .destinations.bulk import pg_stage, pg_upsert_from
+from .keys import FLOAT4
 from .retry import as_driver_error, classify
 from .sources import SqlSource
 from .sources.sql import pg_regclass
@@ -190,11 +191,18 @@ class PgCopyMover(Mover):
     def _key_list(self) -> sql.Composable:
         return sql.SQL(", ").join(sql.Identifier(k) for k in self.key)
 
+    def _marks(self) -> sql.Composable:
+        """The key's placeholders; a real's as a real (see keys.py): the boundary 0.1
+        bound as a double would be above the stored 0.1 and read it again."""
+        real = {k.name for k in self.source.key_plan if k.carry == FLOAT4}
+        return sql.SQL(", ").join(
+            sql.SQL("CAST(%s AS real)") if k in real else sql.Placeholder() for k in self.key
+        )
+
     def _after(self, last: Key | None) -> tuple[sql.Composable, list[Any]]:
         if last is None:
             return sql.SQL("TRUE"), []
-        marks = sql.SQL(", ").join(sql.Placeholder() * len(self.key))
-        return sql.SQL("({}) > ({})").format(self._key_list(), marks), list(last)
+        return sql.SQL("({}) > ({})").format(self._key_list(), self._marks()), list(last)
 
     def _bound(self, cur: Any, last: Key | None, batch_size: int) -> tuple[Key, bool] | None:
         """The batch's last key, and whether rows follow it. Reading one key past the
@@ -259,7 +267,7 @@ class PgCopyMover(Mover):
             upper, more = bound
             where, params = self._after(before.last_key)
             cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
-            marks = sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+            marks = self._marks()
             copy_out = sql.SQL(
                 "COPY (SELECT {c} FROM {t} WHERE {w} AND ({k}) <= ({m})) TO STDOUT (FORMAT BINARY)"
             ).format(c=cols, t=self.src_table, w=where, k=self._key_list(), m=marks)

@@ -1,8 +1,9 @@
 """The checkpoint: where a job stands after its last committed batch.
 
-Keys are tuples of database values (ints, strings, decimals, timestamps, UUIDs, bytes);
-they travel through JSON with a type tag, so a resumed job compares exactly the value it
-stopped at, not a string that looks like it.
+Keys are tuples of database values (ints, strings, decimals, floats, timestamps,
+durations, UUIDs, bytes); they travel through JSON with a type tag, so a resumed job
+compares exactly the value it stopped at, not a string that looks like it (a float as
+the shortest text that is the same double, so every bit survives).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def encode_value(value: Any) -> Any:
         return {"date": value.isoformat()}
     if isinstance(value, dt.time):
         return {"time": value.isoformat()}
+    if isinstance(value, dt.timedelta):  # a MariaDB TIME: a duration, maybe negative
+        return {"duration": str(value // dt.timedelta(microseconds=1))}
     if isinstance(value, uuid.UUID):
         return {"uuid": str(value)}
     if isinstance(value, bytes | bytearray | memoryview):
@@ -44,6 +47,7 @@ _DECODERS: dict[str, Any] = {
     "datetime": dt.datetime.fromisoformat,
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
+    "duration": lambda micros: dt.timedelta(microseconds=int(micros)),
     "uuid": uuid.UUID,
     "bytes": base64.b64decode,
 }

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import paging, typemap, urls
+from . import keys, paging, typemap, urls
 
 
 def normalise(value: Any) -> Any:
@@ -68,15 +68,27 @@ def rows_in_key_order(
         tab = typemap.reflect(conn, name, schema or None)
     selected = [tab.c[c] for c in (columns or [c.name for c in tab.columns])]
     source = sa.select(*selected).subquery()
+    dialect = engine.dialect.name
+    plan = keys.plan(list(tab.columns), key, dialect, {})
+    names = list(source.c.keys())
+    # Boundaries that are not the row's own value (a MariaDB ENUM's number...) are read
+    # after the row's columns, as SqlSource reads them.
+    at: list[int] = []
+    hidden: list[sa.ColumnElement[Any]] = []
+    width = len(names)
+    for k in plan:
+        boundary = k.boundary(source.c[k.name])
+        if boundary is None:
+            at.append(names.index(k.name))
+        else:
+            at.append(width + len(hidden))
+            hidden.append(boundary.label(f"_syncbeat_key{len(hidden)}"))
     last = None
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(
-                paging.page_query(source, list(key), last, batch_size, engine.dialect.name)
-            ).all()
-        page = paging.split(
-            rows, [list(source.c.keys()).index(k) for k in key], batch_size, list(key)
-        )
+            page_query = paging.page_query(source, list(key), last, batch_size, dialect, plan)
+            rows = conn.execute(page_query.add_columns(*hidden)).all()
+        page = paging.split(rows, at, batch_size, list(key), width if hidden else None)
         yield from (tuple(r) for r in page.rows)
         if not page.more:
             return

@@ -16,25 +16,35 @@ import sqlalchemy as sa
 
 from .checkpoint import Key
 from .errors import KeyColumnError
+from .keys import KeyColumn
 
 
 def after(
-    key_cols: Sequence[sa.ColumnElement[Any]], last: Key, dialect: str
+    key_cols: Sequence[sa.ColumnElement[Any]],
+    last: Key,
+    dialect: str,
+    keys: Sequence[KeyColumn] | None = None,
 ) -> sa.ColumnElement[bool]:
-    """Rows strictly after ``last`` in key order, as bound parameters only.
+    """Rows strictly after ``last`` in key order, as bound parameters only, each bound
+    as its key column compares (``keys``; by default as the column's type).
 
     PostgreSQL and SQLite compare row values and use the index for it; MySQL/MariaDB
     plan the expanded form better: ``a > :a OR (a = :a AND b > :b)``.
     """
+    plan = keys or [KeyColumn(str(c.key)) for c in key_cols]
+
+    def bound(i: int) -> sa.ColumnElement[Any]:
+        return plan[i].bound(key_cols[i], last[i])
+
     if len(key_cols) == 1:
-        single: sa.ColumnElement[bool] = key_cols[0] > last[0]
+        single: sa.ColumnElement[bool] = key_cols[0] > bound(0)
         return single
     if dialect in ("postgresql", "sqlite"):
-        return sa.tuple_(*key_cols) > sa.tuple_(*(sa.literal(v) for v in last))
+        return sa.tuple_(*key_cols) > sa.tuple_(*(bound(i) for i in range(len(last))))
     clauses = []
     for i, col in enumerate(key_cols):
-        equal = [key_cols[j] == last[j] for j in range(i)]
-        clauses.append(sa.and_(*equal, col > last[i]))
+        equal = [key_cols[j] == bound(j) for j in range(i)]
+        clauses.append(sa.and_(*equal, col > bound(i)))
     return sa.or_(*clauses)
 
 
@@ -44,12 +54,13 @@ def page_query(
     last: Key | None,
     batch_size: int,
     dialect: str,
+    keys: Sequence[KeyColumn] | None = None,
 ) -> sa.Select[Any]:
     """One page plus the peek row, in key order."""
     key_cols = [source.c[name] for name in key_names]
     query = sa.select(source).order_by(*key_cols).limit(batch_size + 1)
     if last is not None:
-        query = query.where(after(key_cols, last, dialect))
+        query = query.where(after(key_cols, last, dialect, keys))
     return query
 
 
@@ -71,11 +82,14 @@ def split(
     key_index: Sequence[int],
     batch_size: int,
     key_names: Sequence[str],
+    width: int | None = None,
 ) -> Page:
     """Cut a fetched page into the batch and the peek row, checking the key.
 
     The rows are sorted by key, so any duplicate key is between neighbours; checking
-    every neighbouring pair, peek row included, finds them all.
+    every neighbouring pair, peek row included, finds them all. ``key_index`` points at
+    each key's boundary value; where some were read beside the row (see keys.py), the
+    row's own columns are its first ``width`` values.
     """
     previous: Key | None = None
     for row in rows:
@@ -97,4 +111,6 @@ def split(
         previous = key
     batch = list(rows[:batch_size])
     last = tuple(batch[-1][i] for i in key_index) if batch else None
+    if width is not None:
+        batch = [tuple(row[:width]) for row in batch]
     return Page(batch, last, len(rows) > batch_size)

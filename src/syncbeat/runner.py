@@ -218,10 +218,11 @@ class Runner:
         )
         self.heartbeat.check()
         self.watchdog.progress()
+        keyed = source.collations  # an existing table's keys are checked against them
         current = self._step(
             "preparing the destination",
             lambda: dest.prepare(
-                source.columns, source.key, source.dialect, lease.uid, lease.epoch
+                source.columns, source.key, source.dialect, lease.uid, lease.epoch, keyed
             ),
             destination=True,
         )

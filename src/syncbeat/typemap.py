@@ -99,7 +99,9 @@ def _for_mysql(generic: TypeEngine[Any], is_key: bool, mariadb: bool) -> TypeEng
     if isinstance(generic, sa.Float):
         return mysql.DOUBLE()
     if isinstance(generic, sa.LargeBinary):
-        return mysql.LONGBLOB()
+        # A key cannot be a BLOB (MySQL indexes a prefix of one only); a VARBINARY
+        # compares every byte and keeps no padding.
+        return mysql.VARBINARY(255) if is_key else mysql.LONGBLOB()
     return generic
 
 
@@ -169,9 +171,7 @@ class _Float4(sa.types.TypeDecorator[Any]):
         return value
 
 
-def read_expression(
-    column: sa.ColumnElement[Any], dialect: str, *, is_key: bool = False
-) -> sa.ColumnElement[Any]:
+def read_expression(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
     """What to SELECT for a source column so that its value arrives exactly.
 
     JSON travels as its text: parsed, its numbers would become doubles and a JSON
@@ -194,8 +194,8 @@ def read_expression(
             expression = sa.type_coerce(column, NullType())
     elif dialect in MYSQL and isinstance(col_type, mysql.SET):
         expression = sa.type_coerce(column, NullType())
-    elif dialect in MYSQL and isinstance(col_type, sa.Time) and not is_key:
-        # (A key keeps SQLAlchemy's time of day: a checkpoint has no form for a duration.)
+    elif dialect in MYSQL and isinstance(col_type, sa.Time):
+        # A key too: as a time of day, -01:00 would be 23:00, and paging would lose it.
         expression = sa.type_coerce(column, NullType())
     elif dialect in MYSQL and isinstance(col_type, mysql.FLOAT):
         expression = sa.type_coerce(column + sa.literal_column("0E0"), _Float4())

@@ -4,7 +4,7 @@ in one transaction."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,10 +13,12 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from .. import conversions, faults, typemap, urls
 from ..checkpoint import Checkpoint
 from ..errors import ConfigError, DestinationError, TransientError
+from ..keys import Collation
 from ..retry import as_driver_error, classify
 from ..statements import Statements
 from . import collisions, state
 from .bulk import MysqlLoadWriter, PgCopyWriter
+from .collations import check_key_columns
 from .swap import Swap, staging_name
 
 # MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
@@ -55,6 +57,7 @@ class SqlDestination:
         self._insert: Any = None
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
         self._unique_checks: list[collisions.UniqueIndex] = []
+        self._source_collations: dict[str, Collation] = {}
 
     def prepare(
         self,
@@ -63,9 +66,12 @@ class SqlDestination:
         src_dialect: str,
         uid: str,
         epoch: int,
+        key_collations: Mapping[str, Collation] | None = None,
     ) -> state.DestState:
         """Create what is missing, check what exists, and fence the destination for
-        this lease. Returns the authoritative checkpoint."""
+        this lease. Returns the authoritative checkpoint. ``key_collations``: the
+        source's text collations, to check an existing table's keys against."""
+        self._source_collations = dict(key_collations or {})
         if self.mode == "upsert" and not key:
             raise ConfigError(
                 "Upsert mode needs key columns, and the source has none.",
@@ -129,6 +135,9 @@ class SqlDestination:
         if inspector.has_table(target, schema=self.schema):
             table = typemap.reflect(conn, target, self.schema)
             self._check_compatible(table, columns, key, inspector)
+            keyed = [c for c in columns if c.name in key]
+            name = f"{self.schema}.{target}" if self.schema else target
+            check_key_columns(conn, self.dialect, name, keyed, src_dialect, self._source_collations)
             return table
         mariadb = getattr(conn.dialect, "is_mariadb", False)
         # Text in any language, emoji included, whatever the database's default.

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import NullType, TypeEngine
 
-from .. import faults, paging, typemap, urls
+from .. import faults, keys, paging, typemap, urls
 from ..checkpoint import Key
 from ..errors import ConfigError, KeyColumnError, SourceError
 from ..retry import classify
@@ -49,6 +49,8 @@ class SqlSource:
         self.key: list[str] = list(key)
         self.key_not_null = False
         self.key_unique = False
+        self.key_plan: list[keys.KeyColumn] = []
+        self.collations: dict[str, keys.Collation] = {}  # text columns' collations
         self.warnings: list[str] = []
 
     @property
@@ -95,6 +97,7 @@ class SqlSource:
             ) from None
         self.selectable = table
         self.columns = list(table.columns)
+        self.collations = self._read_collations(conn, schema or None, name)
         primary = [c.name for c in table.primary_key.columns]
         if not self.key:
             self.key = primary
@@ -128,6 +131,7 @@ class SqlSource:
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
         probe = typemap.reflect(conn, _PROBE, schema)
+        self.collations = self._read_collations(conn, None, _PROBE, temporary=True)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         types = {c.name: c.type for c in probe.columns}
         if self.dialect == "sqlite":
@@ -157,6 +161,18 @@ class SqlSource:
                 f"The query returns the column name(s) {', '.join(duplicates)} more than once.",
                 hint="Give each column its own name with AS.",
             )
+
+    def _read_collations(
+        self, conn: sa.Connection, schema: str | None, name: str, *, temporary: bool = False
+    ) -> dict[str, keys.Collation]:
+        if self.dialect == "postgresql":
+            where = f"pg_temp.{name}" if temporary else pg_regclass(self.table_name or name)
+            return keys.collations(conn, self.dialect, where)
+        if self.dialect == "sqlite":  # read from sqlite_master, by its name as stored
+            return keys.collations(conn, self.dialect, f"{schema}.{name}" if schema else name)
+        quote = conn.dialect.identifier_preparer.quote
+        table = ".".join(quote(part) for part in (schema, name) if part)
+        return keys.collations(conn, self.dialect, table)
 
     @staticmethod
     def _sqlite_value_types(
@@ -195,6 +211,7 @@ class SqlSource:
                 f"{self.label} (columns: {', '.join(sorted(names))}).",
                 hint="Name existing columns with --key a,b.",
             )
+        self.key_plan = keys.plan(self.columns, self.key, self.dialect, self.collations)
         if not self.key:
             message = (
                 f"The source {self.label} has no primary key and no --key was given: it "
@@ -253,10 +270,7 @@ class SqlSource:
     def _exact_columns(self) -> list[sa.ColumnElement[Any]]:
         """Each column as selected so that its value arrives exactly (JSON as its
         text...): fixed once the source is open, so built once, not per batch."""
-        return [
-            typemap.read_expression(c, self.dialect, is_key=c.key in self.key)
-            for c in self.selectable.c
-        ]
+        return [typemap.read_expression(c, self.dialect) for c in self.selectable.c]
 
     def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
         """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
@@ -267,12 +281,69 @@ class SqlSource:
             page = paging.offset_query(self.selectable, offset, batch_size)
             rows = conn.execute(page.with_only_columns(*exact)).all()
             return paging.Page(list(rows), (offset + len(rows),), len(rows) == batch_size)
-        query = paging.page_query(self.selectable, self.key, last, batch_size, self.dialect)
-        rows = conn.execute(query.with_only_columns(*exact)).all()
-        return paging.split(rows, self.key_index, batch_size, self.key)
+        query = paging.page_query(
+            self.selectable, self.key, last, batch_size, self.dialect, self.key_plan
+        )
+        rows = conn.execute(query.with_only_columns(*exact, *self._boundaries)).all()
+        width = len(exact) if self._boundaries else None
+        cut = paging.split(rows, self._boundary_index, batch_size, self.key, width)
+        if self._judged_by_database:
+            self._check_equal_keys(conn, rows, batch_size)
+        return cut
+
+    @functools.cached_property
+    def _boundaries(self) -> list[sa.ColumnElement[Any]]:
+        """The boundary values read beside the row (keys.KeyColumn.boundary)."""
+        found = (k.boundary(self.selectable.c[k.name]) for k in self.key_plan)
+        return [b.label(f"_syncbeat_key{i}") for i, b in enumerate(found) if b is not None]
+
+    @functools.cached_property
+    def _boundary_index(self) -> list[int]:
+        at, extra = [], len(self.selectable.c)
+        for k, index in zip(self.key_plan, self.key_index, strict=True):
+            if k.boundary(self.selectable.c[k.name]) is None:
+                at.append(index)
+            else:
+                at.append(extra)
+                extra += 1
+        return at
+
+    @property
+    def _judged_by_database(self) -> bool:
+        """Whether distinct keys may be one key to the database (a collation that
+        ignores case, accents or trailing spaces) with no unique index to prevent it."""
+        return not self.key_unique and any(k.collation for k in self.key_plan)
+
+    def _check_equal_keys(
+        self, conn: sa.Connection, rows: Sequence[Sequence[Any]], batch_size: int
+    ) -> None:
+        """Keys that differ in Python but are one key to the database: at the batch
+        boundary, ``k > :last`` would skip the rows equal to the last one."""
+        found = [tuple(row[i] for i in self._boundary_index) for row in rows]
+        pairs = keys.candidates(found, batch_size)
+        for (left, right), equal in zip(
+            pairs, keys.equal_pairs(conn, self.dialect, self.key_plan, pairs), strict=True
+        ):
+            if equal:
+                collations = ", ".join(
+                    f"{k.collation.name} of {k.name}" for k in self.key_plan if k.collation
+                )
+                raise KeyColumnError(
+                    f"The key ({', '.join(self.key)}) is not unique for the database: "
+                    f"{_shown(left)} and {_shown(right)} are one value under the "
+                    f"collation {collations}, so paging on it would skip rows.",
+                    hint="Give --key columns that identify one row each, or select the "
+                    "key with an exact collation in a --query (MariaDB: k COLLATE "
+                    'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k; '
+                    "SQLite: k COLLATE BINARY AS k).",
+                )
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _shown(key: Sequence[Any]) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(tuple(key))
 
 
 def pg_regclass(name: str) -> str:

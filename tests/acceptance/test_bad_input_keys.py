@@ -1,0 +1,224 @@
+"""Keys the database holds equal while Python holds them distinct, through the CLI.
+
+MariaDB's default collations ignore case (``_ci``), and its PAD SPACE ones (``_bin``
+included) ignore trailing spaces; PostgreSQL's nondeterministic ICU collations can
+ignore both, and its ``citext`` ignores case; SQLite's NOCASE and RTRIM do what they
+say. A key column under such a collation that is not unique in the database (a --key
+without a unique index, or a query) can hold 'b' and 'B': at a batch boundary
+``k > 'b'`` skips 'B', and the job used to complete without it. Written into an
+existing destination key column under such a collation, distinct source keys overwrite
+each other. Each case fails with exit status 1, a message that names the key and the
+collation, a hint, no traceback, and the destination as it was before the batch that
+failed (before the first batch, for a destination refused at plan time). A MariaDB
+TIME key outside a day, bound for a time of day, is refused too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.acceptance.outcomes import count_rows, fails, has_table, only_job
+from tests.conftest import execute, run_cli
+
+PG = pytest.mark.postgres
+MARIADB = pytest.mark.mariadb
+
+KEYS = ["a", "b", "B", "c"]  # 'b' and 'B' meet at the boundary after batch 1
+
+
+def _sync(store: str, src: str, dst: str, *source: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "sync", "--from", src, *source, "--to", dst, "--to-table", "copy",
+        "--batch-size", "1", "--mode", "append", store=store,
+    )  # fmt: skip
+
+
+def _kept_only(dst: str, keys: list[Any]) -> None:
+    """The destination holds the rows of the batches before the failed one, no more."""
+    engine = sa.create_engine(dst, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        held = sorted(k for (k,) in conn.exec_driver_sql("SELECT k FROM copy"))
+    engine.dispose()
+    assert held == sorted(keys)
+
+
+@MARIADB
+@pytest.mark.parametrize(
+    ("collation", "keys", "equal"),
+    [
+        ("utf8mb4_general_ci", KEYS, ("b", "B")),
+        ("utf8mb4_bin", ["a", "b", "b ", "c"], ("b", "b ")),  # PAD SPACE
+        ("utf8mb4_unicode_ci", ["a", "e", "é", "f"], ("e", "é")),
+    ],
+    ids=["ci", "pad-space", "accents"],
+)
+def test_a_mariadb_key_that_is_one_value_under_its_collation(
+    store_url: str, mariadb_url: str, pg_url: str, collation: str, keys: list[str],
+    equal: tuple[str, str],
+) -> None:  # fmt: skip
+    execute(
+        mariadb_url,
+        f"CREATE TABLE t (k VARCHAR(10) COLLATE {collation}, v INT, KEY (k))"
+        " DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(keys)),
+    )
+    result = _sync(store_url, mariadb_url, pg_url, "--table", "t", "--key", "k")
+    words = f"{equal[0]!r} and {equal[1]!r} are one value"
+    fails(result, 1, "not unique for the database", words, collation, "hint:", "--key")
+    _kept_only(pg_url, keys[:1])
+    job = only_job(store_url)
+    assert job["status"] == "failed" and job["checkpoint"]["batch_index"] == 1
+
+
+@MARIADB
+def test_a_mariadb_query_whose_key_is_one_value_under_its_collation(
+    store_url: str, mariadb_url: str, sqlite_url: str
+) -> None:
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k VARCHAR(10), v INT) DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    query = "SELECT k, v FROM t"
+    result = _sync(store_url, mariadb_url, sqlite_url, "--query", query, "--key", "k")
+    fails(result, 1, "not unique for the database", "'b' and 'B'", "COLLATE")
+    _kept_only(sqlite_url, ["a"])
+
+
+NOCASE = (
+    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+)
+
+
+@PG
+@pytest.mark.parametrize(
+    ("setup", "ddl", "named"),
+    [
+        (NOCASE, "text COLLATE nocase", "public.nocase"),
+        ("CREATE EXTENSION citext", "citext", "public.citext"),
+    ],
+    ids=["nondeterministic", "citext"],
+)
+def test_a_postgresql_key_that_ignores_case(
+    store_url: str, pg_url: str, sqlite_url: str, setup: str, ddl: str, named: str
+) -> None:
+    execute(
+        pg_url,
+        setup,
+        f"CREATE TABLE t (k {ddl}, v int)",
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", named, 'k::text COLLATE "C" AS k')
+    _kept_only(sqlite_url, ["a"])
+
+
+@MARIADB
+@pytest.mark.parametrize(
+    ("src_fixture", "collation"),
+    [
+        pytest.param("pg_url", "utf8mb4_general_ci", marks=PG, id="pg-into-ci"),
+        pytest.param("sqlite_url", "utf8mb4_bin", id="sqlite-into-pad-space"),
+        pytest.param("mariadb_url", "utf8mb4_general_ci", id="mariadb-bin-into-ci"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_an_existing_destination_key_that_merges_source_keys_is_refused(
+    request: pytest.FixtureRequest, store_url: str, mariadb_url: str, src_fixture: str,
+    collation: str, mode: str,
+) -> None:  # fmt: skip
+    """'a', 'A' and 'a ' are three keys in the source and one in the destination's key
+    column: upsert would keep one row of three and count three as copied."""
+    src = request.getfixturevalue(src_fixture)
+    exact = " COLLATE utf8mb4_nopad_bin" if src_fixture == "mariadb_url" else ""
+    execute(
+        src,
+        f"CREATE TABLE t (k VARCHAR(10){exact} PRIMARY KEY, v INT)"
+        + (" DEFAULT CHARSET utf8mb4" if src_fixture == "mariadb_url" else ""),
+        "INSERT INTO t VALUES ('a', 1), ('A', 2), ('a ', 3)",
+    )
+    execute(
+        mariadb_url,
+        f"CREATE TABLE copy (k VARCHAR(10) COLLATE {collation} PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+    )
+    result = run_cli(
+        "sync", "--from", src, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
+        "--mode", mode, "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "'copy'", "key column 'k'", collation, "ALTER TABLE copy MODIFY k")
+    assert "utf8mb4_nopad_bin" in result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
+@PG
+@pytest.mark.parametrize(
+    ("setup", "ddl", "named"),
+    [
+        (NOCASE, "text COLLATE nocase", "public.nocase"),
+        ("CREATE EXTENSION citext", "citext", "public.citext"),
+    ],
+    ids=["nondeterministic", "citext"],
+)
+def test_an_existing_postgresql_key_that_ignores_case_is_refused(
+    store_url: str, pg_url: str, sqlite_url: str, setup: str, ddl: str, named: str
+) -> None:
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('A', 2)")
+    execute(pg_url, setup, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v int)")
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", pg_url, "--to-table", "copy",
+        store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", named, 'ALTER COLUMN k TYPE text COLLATE "C"')
+    assert count_rows(pg_url, "copy") == 0
+    assert has_table(pg_url, "copy")
+
+
+@MARIADB
+@PG
+def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
+    store_url: str, mariadb_url: str, pg_url: str
+) -> None:
+    """Read as a time of day, -01:00 was 23:00 and 25:00 was 01:00: paging lost rows and
+    the job completed with two of four, changed. As the duration it is, the value is
+    refused by PostgreSQL's time of day, naming the row."""
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k TIME(6) PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES ('00:00:00', 1), ('12:00:00.5', 2), ('25:00:00', 3)",
+    )
+    result = _sync(store_url, mariadb_url, pg_url, "--table", "t")
+    fails(result, 1, "time of day", "k=datetime.timedelta(days=1, seconds=3600)", "hint:")
+    _kept_only(pg_url, [dt.time(0), dt.time(12, 0, 0, 500000)])  # batches 1 and 2
+
+
+def test_a_sqlite_key_under_nocase(store_url: str, sqlite_url: str, sqlite_url2: str) -> None:
+    execute(
+        sqlite_url,
+        'CREATE TABLE t ("k" TEXT COLLATE NOCASE, v DECIMAL(10, 2))',
+        "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
+    )
+    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", "NOCASE", "k COLLATE BINARY AS k")
+    _kept_only(sqlite_url2, ["a"])
+
+
+def test_an_existing_sqlite_key_under_rtrim_is_refused(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2)")
+    execute(sqlite_url2, "CREATE TABLE copy (k TEXT COLLATE RTRIM PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", sqlite_url2, "--to-table",
+        "copy", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "RTRIM", "no COLLATE RTRIM")
+    assert count_rows(sqlite_url2, "copy") == 0
