@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import allowlist, catalog, clock, defaults, events, urls
+from . import allowlist, catalog, clock, control, defaults, events, urls
 from . import lease as protocol
 from .errors import (
     InvalidTransition,
@@ -28,21 +28,6 @@ from .store.schema import OPEN_STATUSES
 from .worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-# For each request: the status a job can be in -> the status it goes to (None: the job is
-# running, so the request is left for its runner to honour at the next batch boundary).
-_TRANSITIONS: dict[str, dict[str, str | None]] = {
-    "pause": {"queued": "paused", "running": None},
-    "cancel": {
-        "queued": "cancelled",
-        "paused": "cancelled",
-        "failed": "cancelled",
-        "running": None,
-    },
-    "resume": {"paused": "queued", "failed": "queued"},
-}
-_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
 def store_url(url: str | None = None) -> str:
@@ -268,51 +253,12 @@ class Syncbeat:
     # -- pause, resume, cancel ------------------------------------------------------------
 
     def _request(self, job_id: int, action: str) -> JobView:
-        while not self._try_request(job_id, action):
-            pass  # the job changed between our read and our write: decide again
+        while True:
+            with self.store.begin() as conn:
+                if control.request(conn, job_id, action):
+                    break
+            # The job changed between our read and our write: decide again.
         return self.job(job_id, events=0)
-
-    def _try_request(self, job_id: int, action: str) -> bool:
-        with self.store.begin() as conn:
-            row = self._row(conn, job_id)
-            status = row["status"]
-            transitions = _TRANSITIONS[action]
-            if status not in transitions:
-                raise InvalidTransition(
-                    f"Job {job_id} is {status}; it cannot be {_DONE[action]} "
-                    f"(only a {' or '.join(transitions)} job can).",
-                    hint=f"A {status} job is finished; start a new one with: syncbeat run "
-                    f"{row['pipeline']}"
-                    if action == "resume" and status in protocol.FINAL
-                    else None,
-                )
-            target = transitions[status]
-            # Both writes are conditional on the status (and lease) just read: a job that
-            # finished or changed hands meanwhile is looked at again, never overwritten.
-            same = sa.and_(
-                jobs.c.id == job_id,
-                jobs.c.status == status,
-                jobs.c.lease_epoch == row["lease_epoch"],
-            )
-            if target is None:  # running: the runner honours it at the next batch
-                if not conn.execute(jobs.update().where(same).values(requested=action)).rowcount:
-                    return False
-                events.record(conn, job_id, events.REQUESTED, f"{action} requested")
-            else:
-                values: dict[str, Any] = {"status": target, "updated_at": clock.now()}
-                if action == "resume":
-                    values.update(attempt=0, last_error=None, finished_at=None)
-                if target == "cancelled":
-                    values["finished_at"] = clock.now()
-                if not conn.execute(jobs.update().where(same).values(**values)).rowcount:
-                    return False
-                events.record(
-                    conn,
-                    job_id,
-                    {"queued": "requeued"}.get(target, target),
-                    f"{_DONE[action]} by request",
-                )
-        return True
 
     def pause(self, job_id: int) -> JobView:
         return self._request(job_id, "pause")
