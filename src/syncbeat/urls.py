@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -67,6 +68,23 @@ def resolve(url: str) -> str:
             _VAR.sub(value, base[:start]) + encoded(base[start:end]) + _VAR.sub(value, base[end:])
         )
     return resolved + question + encoded(query)
+
+
+def redact(written: Iterable[str], text: str) -> str:
+    """``text`` with the value of every ``${VAR}`` of the ``written`` URLs put back as
+    ``${VAR}``. Servers and drivers repeat what a URL told them (a user name, a database
+    name, a host, a parameter) in their errors; this keeps the values out of every
+    message, event and log line, as the values encoded in the URL too."""
+    values: dict[str, str] = {}
+    for url in written:
+        for name in _VAR.findall(url):
+            value = os.environ.get(name, "")
+            for form in (value, quote(value, safe=""), quote(value)):
+                if form:
+                    values[form] = f"${{{name}}}"
+    for value in sorted(values, key=len, reverse=True):  # a longer form holds a shorter
+        text = text.replace(value, values[value])
+    return text
 
 
 def parse(url: str, *, as_written: str | None = None) -> URL:
@@ -132,7 +150,7 @@ def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Eng
             hint="syncbeat ships sqlite, postgresql (psycopg) and mysql/mariadb (pymysql).",
         ) from None
     except (ArgumentError, ValueError, TypeError) as exc:
-        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {exc}") from None
+        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {redact([url], str(exc))}") from None
     if engine.dialect.name in ("mysql", "mariadb"):
         if engine.dialect.driver != "pymysql":
             engine.dispose()
