@@ -53,6 +53,8 @@ QUERY_PARAMETERS = frozenset(
         "write_timeout",
     }
 )
+# Backends that reach a server; without a host, through a local socket.
+_SERVERS = frozenset({"postgresql", "mysql", "mariadb"})
 # Pipelines saved before origins were recorded count as the API's (migration 0004).
 _OPERATORS_OWN = (
     " A pipeline the operator saved before syncbeat recorded who saves what counts as "
@@ -124,6 +126,7 @@ class Allowlist:
                     + _OPERATORS_OWN,
                 )
         self._check_parameters(url, role)  # first: ?uri=true would make a path a URI
+        self._check_host(url, role)
         self._check_file(url, role)
 
     @staticmethod
@@ -140,6 +143,24 @@ class Allowlist:
                 f"workers: {', '.join(sorted(QUERY_PARAMETERS))}.",
                 hint="Leave the parameter out, or ask the operator to save this pipeline "
                 "with `syncbeat pipeline add`.",
+            )
+
+    @staticmethod
+    def _check_host(url: str, role: str) -> None:
+        """A server URL without a host makes libpq connect through the workers' Unix
+        socket (or to $PGHOST), where the server may let in the workers' own account
+        without a password (peer authentication)."""
+        try:
+            parsed = make_url(_VAR.sub("x", url))
+        except (ArgumentError, ValueError):
+            return  # not a URL at all: saving or opening it says so
+        if parsed.get_backend_name() in _SERVERS and not parsed.host:
+            raise NotAllowedError(
+                f"The {role} URL {urls.mask(url)!r} names no host: its driver would "
+                "connect through a local socket of the workers, where a database may let "
+                "the workers' own account in without a password.",
+                hint="Name the server's host and port in the URL, for example "
+                "postgresql://app:${SYNCBEAT_SECRET_PASS}@db.internal:5432/shop.",
             )
 
     def _check_file(self, url: str, role: str) -> None:
