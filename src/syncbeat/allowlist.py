@@ -175,6 +175,7 @@ class Allowlist:
         for allowed in self.data_dirs:
             base = os.path.realpath(allowed)
             if os.path.commonpath([path, base]) == base and path != base:
+                self._check_regular(path, url, role)
                 return
         where = (
             f"inside the data directories ({', '.join(self.data_dirs)})"
@@ -190,6 +191,17 @@ class Allowlist:
             f"one with --data-dir (or {DIRS_ENV}) for `syncbeat serve` and `syncbeat worker`."
             + _OPERATORS_OWN,
         )
+
+    @staticmethod
+    def _check_regular(path: str, url: str, role: str) -> None:
+        """A FIFO would hang the worker on its first read, a device (a copy of /dev/zero
+        or of a disk) would feed it without end: only a file, or one SQLite will create."""
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise NotAllowedError(
+                f"The {role} URL {urls.mask(url)!r} names something in the data directory "
+                "that is not a regular file (a directory, a FIFO, a device or a socket).",
+                hint="Name a SQLite database file, or one that does not exist yet.",
+            )
 
     def check_pipeline(self, source_url: str, dest_url: str) -> None:
         self.check_url(source_url, "source")
