@@ -142,23 +142,24 @@ def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Eng
             "URL, or give the URL again on the command line.",
         )
     parsed = parse(resolve(url), as_written=url)
+    mysql = parsed.get_backend_name() in ("mysql", "mariadb")
+    if mysql and parsed.get_driver_name() != "pymysql":
+        # Refused before its module is imported: installed, it would honour LOCAL INFILE.
+        raise ConnectionUrlError(
+            f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
+            "syncbeat can guard against a hostile server.",
+            hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
+        )
     try:
         engine = sa.create_engine(parsed, **kwargs)
-    except NoSuchModuleError:
+    except (NoSuchModuleError, ImportError):  # ImportError: a dialect without its driver
         raise ConnectionUrlError(
             f"Unknown database driver {parsed.drivername!r} in {mask(url)!r}.",
             hint="syncbeat ships sqlite, postgresql (psycopg) and mysql/mariadb (pymysql).",
         ) from None
     except (ArgumentError, ValueError, TypeError) as exc:
         raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {redact([url], str(exc))}") from None
-    if engine.dialect.name in ("mysql", "mariadb"):
-        if engine.dialect.driver != "pymysql":
-            engine.dispose()
-            raise ConnectionUrlError(
-                f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
-                "syncbeat can guard against a hostile server.",
-                hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
-            )
+    if mysql:
         local_infile.guard(engine, allow_load_data=load_data)
     return engine
 
