@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from . import urls
-from .errors import NotAllowedError
+from .errors import ConnectionUrlError, NotAllowedError
 
 # Who saved a pipeline (the store's pipelines.origin).
 OPERATOR = "operator"
@@ -150,9 +150,9 @@ class Allowlist:
         """A server URL without a host makes libpq connect through the workers' Unix
         socket (or to $PGHOST), where the server may let in the workers' own account
         without a password (peer authentication)."""
-        try:
-            parsed = make_url(_VAR.sub("x", url))
-        except (ArgumentError, ValueError):
+        try:  # as it will be opened: postgres:// is PostgreSQL too
+            parsed = urls.parse(_VAR.sub("x", url))
+        except ConnectionUrlError:
             return  # not a URL at all: saving or opening it says so
         if parsed.get_backend_name() in _SERVERS and not parsed.host:
             raise NotAllowedError(

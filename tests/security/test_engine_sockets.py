@@ -26,7 +26,8 @@ def _body(name: str, source: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://postgres@/shop", "postgresql:///shop", "mysql://root@/shop"]
+    "url",
+    ["postgresql://postgres@/shop", "postgresql:///shop", "postgres:///shop", "mysql://root@/shop"],
 )
 def test_the_api_refuses_a_server_url_without_a_host(
     client: httpx.Client, sb: Syncbeat, url: str
