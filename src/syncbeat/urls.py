@@ -24,6 +24,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://user:password@ : the user name and password, up to the last @ before the path.
 _USERINFO = re.compile(r"^([^:/]+://)([^/?#]*)@")
 MASK = "***"
+_MYSQL = ("mysql", "mariadb")
 # A password may also come as a query parameter (…?password=secret).
 _PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
 
@@ -142,14 +143,8 @@ def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Eng
             "URL, or give the URL again on the command line.",
         )
     parsed = parse(resolve(url), as_written=url)
-    mysql = parsed.get_backend_name() in ("mysql", "mariadb")
-    if mysql and parsed.get_driver_name() != "pymysql":
-        # Refused before its module is imported: installed, it would honour LOCAL INFILE.
-        raise ConnectionUrlError(
-            f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
-            "syncbeat can guard against a hostile server.",
-            hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
-        )
+    if parsed.get_backend_name() in _MYSQL and parsed.get_driver_name() != "pymysql":
+        raise _unguarded(parsed, url)  # before its module is imported: it would load files
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError):  # ImportError: a dialect without its driver
@@ -159,9 +154,20 @@ def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Eng
         ) from None
     except (ArgumentError, ValueError, TypeError) as exc:
         raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {redact([url], str(exc))}") from None
-    if mysql:
+    if engine.dialect.name in _MYSQL:  # whatever the URL called it
+        if engine.dialect.driver != "pymysql":
+            engine.dispose()
+            raise _unguarded(parsed, url)
         local_infile.guard(engine, allow_load_data=load_data)
     return engine
+
+
+def _unguarded(parsed: URL, url: str) -> ConnectionUrlError:
+    return ConnectionUrlError(
+        f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
+        "syncbeat can guard against a hostile server.",
+        hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
+    )
 
 
 def check(url: str) -> None:
