@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from . import urls
-from .errors import NotAllowedError
+from .errors import ConnectionUrlError, NotAllowedError
 
 # Who saved a pipeline (the store's pipelines.origin).
 OPERATOR = "operator"
@@ -53,6 +53,8 @@ QUERY_PARAMETERS = frozenset(
         "write_timeout",
     }
 )
+# Backends that reach a server; without a host, through a local socket.
+_SERVERS = frozenset({"postgresql", "mysql", "mariadb"})
 # Pipelines saved before origins were recorded count as the API's (migration 0004).
 _OPERATORS_OWN = (
     " A pipeline the operator saved before syncbeat recorded who saves what counts as "
@@ -124,6 +126,7 @@ class Allowlist:
                     + _OPERATORS_OWN,
                 )
         self._check_parameters(url, role)  # first: ?uri=true would make a path a URI
+        self._check_host(url, role)
         self._check_file(url, role)
 
     @staticmethod
@@ -142,6 +145,24 @@ class Allowlist:
                 "with `syncbeat pipeline add`.",
             )
 
+    @staticmethod
+    def _check_host(url: str, role: str) -> None:
+        """A server URL without a host makes libpq connect through the workers' Unix
+        socket (or to $PGHOST), where the server may let in the workers' own account
+        without a password (peer authentication)."""
+        try:  # as it will be opened: postgres:// is PostgreSQL too
+            parsed = urls.parse(_VAR.sub("x", url))
+        except ConnectionUrlError:
+            return  # not a URL at all: saving or opening it says so
+        if parsed.get_backend_name() in _SERVERS and not parsed.host:
+            raise NotAllowedError(
+                f"The {role} URL {urls.mask(url)!r} names no host: its driver would "
+                "connect through a local socket of the workers, where a database may let "
+                "the workers' own account in without a password.",
+                hint="Name the server's host and port in the URL, for example "
+                "postgresql://app:${SYNCBEAT_SECRET_PASS}@db.internal:5432/shop.",
+            )
+
     def _check_file(self, url: str, role: str) -> None:
         try:
             backend = make_url(_VAR.sub("x", url)).get_backend_name()
@@ -154,6 +175,7 @@ class Allowlist:
         for allowed in self.data_dirs:
             base = os.path.realpath(allowed)
             if os.path.commonpath([path, base]) == base and path != base:
+                self._check_regular(path, url, role)
                 return
         where = (
             f"inside the data directories ({', '.join(self.data_dirs)})"
@@ -169,6 +191,17 @@ class Allowlist:
             f"one with --data-dir (or {DIRS_ENV}) for `syncbeat serve` and `syncbeat worker`."
             + _OPERATORS_OWN,
         )
+
+    @staticmethod
+    def _check_regular(path: str, url: str, role: str) -> None:
+        """A FIFO would hang the worker on its first read, a device (a copy of /dev/zero
+        or of a disk) would feed it without end: only a file, or one SQLite will create."""
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise NotAllowedError(
+                f"The {role} URL {urls.mask(url)!r} names something in the data directory "
+                "that is not a regular file (a directory, a FIFO, a device or a socket).",
+                hint="Name a SQLite database file, or one that does not exist yet.",
+            )
 
     def check_pipeline(self, source_url: str, dest_url: str) -> None:
         self.check_url(source_url, "source")

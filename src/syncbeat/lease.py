@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import clock, clockstep, events, metrics
+from .allowlist import API, OPERATOR
 from .checkpoint import Checkpoint
 from .errors import LeaseLost
 from .store.schema import jobs, pipelines
@@ -87,7 +88,7 @@ class Lease:
     ttl: float
     checkpoint: Checkpoint
     spec: dict[str, Any]
-    origin: str = "api"  # the pipeline's, read at the claim (syncbeat.allowlist)
+    origin: str = "api"  # who wrote the job's URLs, judged at the claim (syncbeat.allowlist)
 
 
 def _expired() -> sa.ColumnElement[bool]:
@@ -185,9 +186,7 @@ def claim(
             "count starts over",
             data={"attempts_used": picked.attempt},
         )
-    origin = conn.execute(
-        sa.select(pipelines.c.origin).where(pipelines.c.name == row["pipeline"])
-    ).scalar()
+    origin = _origin(conn, row["pipeline"], row["spec"])
     lease = Lease(
         job_id=row["id"],
         uid=row["uid"],
@@ -198,7 +197,7 @@ def claim(
         ttl=ttl,
         checkpoint=Checkpoint.from_json(row["checkpoint"]),
         spec=row["spec"],
-        origin=origin or "api",
+        origin=origin,
     )
     events.record(
         conn,
@@ -209,6 +208,20 @@ def claim(
         owner=owner,
     )
     return lease
+
+
+def _origin(conn: sa.Connection, pipeline: str, job_spec: dict[str, Any]) -> str:
+    """Who wrote the URLs the job copies with. The job's definition was copied when it
+    was queued, and the pipeline may have been saved since, by someone else: it is the
+    operator's only while the operator's pipeline still names exactly these URLs, else
+    the API's (the safe side), so re-saving a pipeline never vouches for a queued job."""
+    found = conn.execute(
+        sa.select(pipelines.c.origin, pipelines.c.spec).where(pipelines.c.name == pipeline)
+    ).first()
+    if found is None or found.origin != OPERATOR:
+        return API
+    same = all(found.spec.get(url) == job_spec.get(url) for url in ("source_url", "dest_url"))
+    return OPERATOR if same else API
 
 
 def _fenced(lease: Lease) -> sa.ColumnElement[bool]:

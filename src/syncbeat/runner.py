@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from . import allowlist, changes, drift, events, metrics
+from . import allowlist, changes, drift, events, metrics, urls
 from . import lease as protocol
 from .batches import Moved, Mover, PgCopyMover, choose_mover
 from .checkpoint import Checkpoint
@@ -39,8 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STORE_RETRIES = 8
-"""Tries of one store write that failed transiently (the store dropped the connection:
-a failover, a restarted pooler) before the run gives up; the lease bounds them too."""
+"""Tries of a store write that failed transiently (a failover) before the run gives up."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class _Requested(SyncbeatError):
 class Runner:
     def __init__(self, store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> None:
         self.store, self.lease, self.spec, self.hooks = store, lease, spec, hooks
+        self.redact = partial(urls.redact, (spec.source_url, spec.dest_url))
         self.source: SqlSource | None = None
         self.dest: SqlDestination | None = None
         self.statements = Statements()
@@ -115,6 +116,7 @@ class Runner:
         whose job was taken over (say it was frozen past its lease) cannot add a
         `resumed` or a `retry` to the new owner's log. Only its own `lease_lost`, which
         says what happened to it, is written unfenced."""
+        message = self.redact(message)
 
         def write(conn: sa.Connection) -> None:
             if fenced:
@@ -135,6 +137,7 @@ class Runner:
         self, status: str, message: str, *, error: str | None = None, give_back: bool = False
     ) -> Outcome:
         kind = {"queued": events.RELEASED}.get(status, status)
+        message, error = self.redact(message), error and self.redact(error)
 
         def write(conn: sa.Connection) -> None:
             protocol.finish(conn, self.lease, status, error=error, give_back_attempt=give_back)
@@ -301,7 +304,7 @@ class Runner:
             retries = attempt
             if "batch" in data:
                 metrics.batch_retried()
-            message = f"{what} try {attempt} failed, retrying in {wait:.1f}s: {exc}"
+            message = self.redact(f"{what} try {attempt} failed, retrying in {wait:.1f}s: {exc}")
             self._event(events.RETRY, message, {**data, "attempt": attempt, "wait": wait})
             self.hooks.on_message(message)
 
@@ -344,8 +347,7 @@ class Runner:
             raise Interrupted("Stopped on request after the last committed batch.")
         requested = self.heartbeat.requested
         if requested in ("pause", "cancel"):
-            status = "paused" if requested == "pause" else "cancelled"
-            raise _Requested(status)
+            raise _Requested("paused" if requested == "pause" else "cancelled")
         self.watch.check()
 
     def _batch(self, before: Checkpoint, size: int) -> Moved:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://user:password@ : the user name and password, up to the last @ before the path.
 _USERINFO = re.compile(r"^([^:/]+://)([^/?#]*)@")
 MASK = "***"
+_MYSQL = ("mysql", "mariadb")
 # A password may also come as a query parameter (…?password=secret).
 _PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
 
@@ -67,6 +69,23 @@ def resolve(url: str) -> str:
             _VAR.sub(value, base[:start]) + encoded(base[start:end]) + _VAR.sub(value, base[end:])
         )
     return resolved + question + encoded(query)
+
+
+def redact(written: Iterable[str], text: str) -> str:
+    """``text`` with the value of every ``${VAR}`` of the ``written`` URLs put back as
+    ``${VAR}``. Servers and drivers repeat what a URL told them (a user name, a database
+    name, a host, a parameter) in their errors; this keeps the values out of every
+    message, event and log line, as the values encoded in the URL too."""
+    values: dict[str, str] = {}
+    for url in written:
+        for name in _VAR.findall(url):
+            value = os.environ.get(name, "")
+            for form in (value, quote(value, safe=""), quote(value)):
+                if form:
+                    values[form] = f"${{{name}}}"
+    for value in sorted(values, key=len, reverse=True):  # a longer form holds a shorter
+        text = text.replace(value, values[value])
+    return text
 
 
 def parse(url: str, *, as_written: str | None = None) -> URL:
@@ -124,25 +143,31 @@ def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Eng
             "URL, or give the URL again on the command line.",
         )
     parsed = parse(resolve(url), as_written=url)
+    if parsed.get_backend_name() in _MYSQL and parsed.get_driver_name() != "pymysql":
+        raise _unguarded(parsed, url)  # before its module is imported: it would load files
     try:
         engine = sa.create_engine(parsed, **kwargs)
-    except NoSuchModuleError:
+    except (NoSuchModuleError, ImportError):  # ImportError: a dialect without its driver
         raise ConnectionUrlError(
             f"Unknown database driver {parsed.drivername!r} in {mask(url)!r}.",
             hint="syncbeat ships sqlite, postgresql (psycopg) and mysql/mariadb (pymysql).",
         ) from None
     except (ArgumentError, ValueError, TypeError) as exc:
-        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {exc}") from None
-    if engine.dialect.name in ("mysql", "mariadb"):
+        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {redact([url], str(exc))}") from None
+    if engine.dialect.name in _MYSQL:  # whatever the URL called it
         if engine.dialect.driver != "pymysql":
             engine.dispose()
-            raise ConnectionUrlError(
-                f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
-                "syncbeat can guard against a hostile server.",
-                hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
-            )
+            raise _unguarded(parsed, url)
         local_infile.guard(engine, allow_load_data=load_data)
     return engine
+
+
+def _unguarded(parsed: URL, url: str) -> ConnectionUrlError:
+    return ConnectionUrlError(
+        f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
+        "syncbeat can guard against a hostile server.",
+        hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
+    )
 
 
 def check(url: str) -> None:

@@ -6,6 +6,7 @@ the operator's own pipelines open any file, as before."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -127,3 +128,15 @@ def test_the_operators_pipelines_open_any_file(store_url: str, tmp_path: Path) -
         check=True,
     )
     assert has_table(dest, "items")
+
+
+def test_a_fifo_in_the_data_dir_is_refused(
+    client: httpx.Client, sb: Syncbeat, data_dir: Path
+) -> None:
+    """A FIFO would hang the worker's first read; a device would never end."""
+    fifo = data_dir / "pipe.db"
+    os.mkfifo(fifo)
+    body = _body("p", f"sqlite:///{fifo}", f"sqlite:///{data_dir / 'dest.db'}")
+    message = assert_error(client.post("/pipelines", json=body), 422, "not_allowed_error")
+    assert "not a regular file" in message
+    assert sb.pipelines() == []

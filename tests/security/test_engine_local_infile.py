@@ -153,3 +153,24 @@ def test_a_server_turning_hostile_during_load_data_gets_nothing(
     text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
     _refused(text, store_url, secrets_file)
     assert table_rows(mariadb_url, "orders", ["id"]) == []
+
+
+@pytest.mark.parametrize("scheme", ["mysql+mysqldb", "mariadb+mariadbconnector"])
+def test_a_mysql_driver_syncbeat_cannot_guard_is_refused(
+    store_url: str, tmp_path: Path, scheme: str
+) -> None:
+    """Only PyMySQL's connections are guarded; another driver is refused with a way out,
+    whether it is installed (it would honour LOCAL INFILE) or not."""
+    dest = f"sqlite:///{tmp_path / 'dest.db'}"
+    result = run_cli(
+        "sync",
+        "--from",
+        f"{scheme}://root@127.0.0.1/test",
+        "--table",
+        "t",
+        "--to",
+        dest,
+        store=store_url,
+    )
+    fails(result, 2, scheme, "mysql://")  # 2: a URL syncbeat will not use, like any bad URL
+    assert not has_table(dest, "t")

@@ -203,6 +203,9 @@ async def login(request: Request) -> Response:
     that keeps getting the token wrong is made to wait before it may try again."""
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     client = request.client.host if request.client else ""
+    body = await _form_body(request)
+    # No await from here to the failure's count: many forms sent at once would all pass
+    # a limit judged before each was read.
     wait = throttle.retry_after(client)
     if wait is not None:
         return _login_page(
@@ -212,7 +215,6 @@ async def login(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    body = await _form_body(request)
     if body is None:
         return _login_page(
             request, next_url="/", error="That sign-in form is too large.", status_code=413
