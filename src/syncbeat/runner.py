@@ -167,12 +167,12 @@ class Runner:
                 except SyncbeatError as exc:
                     return self._end("failed", str(exc), error=str(exc))
                 except Exception as exc:
-                    log.exception(
-                        "internal error",
+                    log.error(
+                        "internal error: %s",
+                        urls.redacted_traceback((self.spec.source_url, self.spec.dest_url), exc),
                         extra={"action": "internal_error", "job_id": self.lease.job_id},
                     )
-                    # First line only: SQLAlchemy appends the SQL and row values after it.
-                    first = (str(exc).splitlines() or [""])[0]
+                    first = (str(exc).splitlines() or [""])[0]  # SQL and values follow
                     message = f"Internal error: {type(exc).__name__}: {first}"
                     return self._end("failed", message, error=message)
         except Stuck as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import traceback
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -86,6 +87,12 @@ def redact(written: Iterable[str], text: str) -> str:
     for value in sorted(values, key=len, reverse=True):  # a longer form holds a shorter
         text = text.replace(value, values[value])
     return text
+
+
+def redacted_traceback(written: Iterable[str], exc: BaseException) -> str:
+    """The traceback of ``exc`` for a log line, redacted like :func:`redact`: an
+    exception's message may repeat a value a URL's ``${VAR}`` stood for."""
+    return redact(written, "".join(traceback.format_exception(exc)))
 
 
 def parse(url: str, *, as_written: str | None = None) -> URL:

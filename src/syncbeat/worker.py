@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import clock, defaults, events, metrics
+from . import clock, defaults, events, metrics, urls
 from . import lease as protocol
 from .allowlist import Allowlist
 from .errors import ConfigError
@@ -178,12 +178,14 @@ class Worker:
             hooks = RunHooks(should_stop=self._stopping.is_set, allowlist=self.settings.allowlist)
             outcome = run_claimed(self.store, lease, spec, hooks)
         except Exception as exc:  # never let one job kill the worker
-            log.exception(
-                "job %s could not run",
+            written = (str(lease.spec.get("source_url", "")), str(lease.spec.get("dest_url", "")))
+            log.error(
+                "job %s could not run: %s",
                 lease.job_id,
+                urls.redacted_traceback(written, exc),
                 extra={"action": "job_crashed", "job_id": lease.job_id},
             )
-            outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+            outcome = Outcome("failed", urls.redact(written, f"{type(exc).__name__}: {exc}"))
             self._fail(lease, outcome.message)
             metrics.job_run_ended(outcome.status)  # run_claimed counts the runs that end
         self.outcomes[lease.job_id] = outcome

@@ -74,3 +74,21 @@ def test_the_operators_variable_is_not_echoed_either(pg_url: str, store_url: str
     )
     assert ended["status"] == "failed", ended
     assert SECRET not in str(ended["last_error"]) + events + output
+
+
+def test_a_traceback_logged_for_an_internal_error_is_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a worker logs when a job crashes inside syncbeat (its traceback) repeats the
+    exception's message, which may hold a value a URL's variable stood for."""
+    from syncbeat import urls
+
+    monkeypatch.setenv("SYNCBEAT_SECRET_DB", SECRET)
+    written = ("postgresql://app@db.example/${SYNCBEAT_SECRET_DB}", "sqlite:///d.db")
+    try:
+        raise ValueError(f'database "{SECRET}" is not what we expected')
+    except ValueError as exc:
+        logged = urls.redacted_traceback(written, exc)
+    assert "ValueError" in logged and "test_engine_echoes.py" in logged
+    assert SECRET not in logged
+    assert '"${SYNCBEAT_SECRET_DB}"' in logged
