@@ -56,6 +56,7 @@ class Collation:
     exact: bool
     charset: str | None = None  # MariaDB/MySQL: the character set it belongs to
     declared: str = ""  # the column's type (MariaDB: as ALTER TABLE takes it)
+    pads: bool = False  # the type itself ignores trailing spaces, whatever the collation
 
 
 def mysql_collation_exact(name: str) -> bool:
@@ -68,19 +69,24 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
     """Each text column's collation, for a table (or temporary table) as its SQL name."""
     if dialect in MYSQL:
         rows = conn.exec_driver_sql(f"SHOW FULL COLUMNS FROM {table}").all()
-        return {
-            row[0]: Collation(row[2], mysql_collation_exact(row[2]), row[2].split("_")[0], row[1])
-            for row in rows
-            if row[2]
-        }
+        found = {}
+        for name, declared, collation, *_ in rows:
+            if collation:
+                # CHAR strips trailing spaces when it stores a value: 'a ' becomes 'a'.
+                pads = declared.lower().startswith("char(")
+                exact = mysql_collation_exact(collation) and not pads
+                charset = collation.split("_")[0]
+                found[name] = Collation(collation, exact, charset, declared, pads)
+        return found
     if dialect == "postgresql":
-        # citext ignores case whatever its collation: it counts as one that does.
+        # citext ignores case whatever its collation: it counts as one that does. And
+        # bpchar (char(n)) ignores trailing spaces: 'a' = 'a ' under any collation.
         rows = conn.execute(
             sa.text(
                 "SELECT a.attname, CASE WHEN t.typname = 'citext'"
                 "  THEN quote_ident(tn.nspname) || '.citext'"
                 "  ELSE quote_ident(n.nspname) || '.' || quote_ident(c.collname) END,"
-                " c.collisdeterministic AND t.typname <> 'citext', t.typname"
+                " c.collisdeterministic AND t.typname NOT IN ('citext', 'bpchar'), t.typname"
                 " FROM pg_attribute a"
                 " JOIN pg_type t ON t.oid = a.atttypid"
                 " JOIN pg_namespace tn ON tn.oid = t.typnamespace"
@@ -91,7 +97,7 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
             {"t": table},
         ).all()
         return {
-            name: Collation(coll, bool(exact), declared=typname)
+            name: Collation(coll, bool(exact), declared=typname, pads=typname == "bpchar")
             for name, coll, exact, typname in rows
         }
     if dialect == "sqlite":
@@ -269,6 +275,8 @@ def _equal_sql(dialect: str, collation: Collation, x: str, y: str) -> str:
         return f"(:{x} = :{y} COLLATE {collation.name})"
     if collation.declared == "citext":
         return f"CAST(:{x} AS {collation.name}) = CAST(:{y} AS {collation.name})"
+    if collation.pads:  # as text, 'a' and 'a ' would differ
+        return f"(CAST(:{x} AS bpchar) COLLATE {collation.name}) = CAST(:{y} AS bpchar)"
     return f"(CAST(:{x} AS text) COLLATE {collation.name}) = CAST(:{y} AS text)"
 
 

@@ -181,6 +181,59 @@ def test_an_existing_postgresql_key_that_ignores_case_is_refused(
     assert has_table(pg_url, "copy")
 
 
+@pytest.mark.parametrize(
+    ("dst_fixture", "ddl", "change"),
+    [
+        pytest.param(
+            "pg_url", "char(3)", 'ALTER COLUMN k TYPE text COLLATE "C"', marks=PG, id="pg-char"
+        ),
+        pytest.param(
+            "mariadb_url",
+            "CHAR(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            "MODIFY k varchar(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            marks=MARIADB,
+            id="mariadb-char-nopad-bin",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_an_existing_char_key_that_strips_trailing_spaces_is_refused(
+    request: pytest.FixtureRequest, store_url: str, sqlite_url: str, dst_fixture: str,
+    ddl: str, change: str, mode: str,
+) -> None:  # fmt: skip
+    """A fixed-length CHAR ignores trailing spaces whatever its collation (even
+    MariaDB's exact utf8mb4_nopad_bin): 'a' and 'a ' from an exact source were one
+    row there, and upsert completed with 2 of 3 rows, counting 3."""
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2), ('b', 3)")
+    dst = request.getfixturevalue(dst_fixture)
+    execute(dst, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", dst, "--to-table", "copy",
+        "--mode", mode, "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "ignores trailing spaces", change)
+    assert count_rows(dst, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
+@PG
+def test_an_existing_char_key_fed_from_the_same_char_type_is_accepted(
+    store_url: str, pg_url: str, pg_url2: str
+) -> None:
+    """char(3) to char(3): the source's key is unique under the very same equality, so
+    the destination cannot merge two of its keys."""
+    for url in (pg_url, pg_url2):
+        execute(url, "CREATE TABLE t (k char(3) PRIMARY KEY, v int)")
+    execute(pg_url, "INSERT INTO t VALUES ('a', 1), ('b ', 2), ('c', 3)")
+    result = run_cli(
+        "sync", "--from", pg_url, "--table", "t", "--to", pg_url2, "--to-table", "t",
+        "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert count_rows(pg_url2, "t") == 3
+
+
 @MARIADB
 @PG
 def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(

@@ -2,7 +2,8 @@
 
 A MariaDB column with a ``_ci`` or PAD SPACE collation (the defaults) holds 'a', 'A'
 and 'a ' for one value, as does a PostgreSQL column with a nondeterministic collation
-(or of type citext), and a SQLite one with COLLATE NOCASE or RTRIM:
+(or of type citext), and a SQLite one with COLLATE NOCASE or RTRIM; a MariaDB CHAR and
+a PostgreSQL char(n) hold 'a' and 'a ' for one value under any collation:
 fed three distinct keys from a case-sensitive source, upsert would overwrite two rows
 with the third and count all three as copied. So a job refuses such a table before its
 first batch, naming the column and what to change. A table syncbeat creates gets an
@@ -40,13 +41,23 @@ def check_key_columns(
         here, there = held.get(name), src_collations.get(name)
         if here is None or here.exact:
             continue
-        if same_kind and there is not None and there.name == here.name:
-            continue  # the source holds its keys distinct under this very collation
+        same = same_kind and there is not None and there.name == here.name
+        if same and there is not None and (there.pads or not here.pads):
+            continue  # the source holds its keys distinct under this very equality
+        if here.pads:
+            declared = "char(n)" if here.declared == "bpchar" else here.declared
+            compares = (
+                f"is of type {declared}, which ignores trailing spaces ('a' and 'a ' are one value)"
+            )
+        else:
+            compares = (
+                f"compares with the collation {here.name}, under which distinct source "
+                "keys (such as 'a', 'A' and 'a ') are one value"
+            )
         raise DestinationError(
-            f"The destination table {table!r} compares its key column {name!r} with the "
-            f"collation {here.name}, under which distinct source keys (such as 'a', 'A' "
-            "and 'a ') are one value: upsert would overwrite one row with another, and "
-            "append would stop at the first such key.",
+            f"The destination table {table!r} has a key column {name!r} that {compares}: "
+            "upsert would overwrite one row with another, and append would stop at the "
+            "first such key.",
             hint=_hint(dialect, table, name, here),
         )
 
@@ -54,8 +65,9 @@ def check_key_columns(
 def _hint(dialect: str, table: str, column: str, here: Collation) -> str:
     if dialect in MYSQL:
         charset = "utf8mb4" if here.charset in ("utf8mb3", "utf8") else here.charset
+        declared = f"var{here.declared}" if here.pads else here.declared  # CHAR strips spaces
         change = (
-            f"ALTER TABLE {table} MODIFY {column} {here.declared} CHARACTER SET {charset} "
+            f"ALTER TABLE {table} MODIFY {column} {declared} CHARACTER SET {charset} "
             f"COLLATE {charset}_nopad_bin NOT NULL"
         )
     elif dialect == "sqlite":
