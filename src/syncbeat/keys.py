@@ -213,6 +213,21 @@ def plan(
     return planned
 
 
+def sqlite_kinds(conn: sa.Connection, source: sa.FromClause, name: str) -> list[str]:
+    """The kinds of value (number, text, blob) a SQLite key column holds, if it holds
+    more than one. SQLite keeps 1 and '1' (or X'31') apart in any column whose type does
+    not convert them; every other database, and a typed destination column, holds them
+    as one value, so two such keys would become one destination row. Integers and
+    doubles are one kind: SQLite compares them as numbers (1 = 1.0), as the others do."""
+    kind = sa.func.typeof(source.c[name])
+    number = sa.case((kind.in_(("integer", "real")), "number"), else_=kind)
+    found = conn.execute(
+        sa.select(number).where(source.c[name].is_not(None)).distinct().limit(3)
+    ).scalars()
+    kinds = sorted(str(k) for k in found)
+    return kinds if len(kinds) > 1 else []
+
+
 def widened(value: Any) -> Any:
     """The 4-byte float nearest ``value``, as the double it widens to exactly: 0.1 is
     0.10000000149011612. (The value read is the shortest decimal of that float, so the

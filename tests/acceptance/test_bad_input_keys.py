@@ -234,6 +234,47 @@ def test_an_existing_char_key_fed_from_the_same_char_type_is_accepted(
     assert count_rows(pg_url2, "t") == 3
 
 
+@pytest.mark.parametrize(
+    ("values", "kinds"),
+    [("(1, 1), ('1', 2), (2, 3)", "number and text"), ("('1', 1), (X'31', 2)", "blob and text")],
+    ids=["integer-and-text", "text-and-blob"],
+)
+@pytest.mark.parametrize(
+    "dst_fixture",
+    [
+        "sqlite_url2",
+        pytest.param("pg_url", marks=PG),
+        pytest.param("mariadb_url", marks=MARIADB),
+    ],
+)
+def test_a_sqlite_key_of_mixed_kinds_is_refused(
+    request: pytest.FixtureRequest, store_url: str, sqlite_url: str, dst_fixture: str,
+    values: str, kinds: str,
+) -> None:  # fmt: skip
+    """A column with no type keeps 1 and '1' as two keys; every destination column
+    has one type, and the job completed with 2 rows of 3, counting 3."""
+    execute(sqlite_url, "CREATE TABLE t (k PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
+    dst = request.getfixturevalue(dst_fixture)
+    result = _sync(store_url, sqlite_url, dst, "--table", "t")
+    fails(result, 1, "key column k", kinds, "one row there", "CAST(k AS TEXT) AS k")
+    assert not has_table(dst, "copy")
+
+
+def test_a_sqlite_numeric_key_of_integers_and_doubles_is_one_kind(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """1 and 1.5 in a NUMERIC column are an integer and a double: numbers both, as
+    they are to every destination, so the key pages as it is."""
+    execute(
+        sqlite_url,
+        "CREATE TABLE t (k NUMERIC PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (1, 1), (1.5, 2), (2, 3)",
+    )
+    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(sqlite_url2, "copy") == 3
+
+
 @MARIADB
 @PG
 def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(

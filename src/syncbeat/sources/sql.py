@@ -212,6 +212,17 @@ class SqlSource:
                 hint="Name existing columns with --key a,b.",
             )
         self.key_plan = keys.plan(self.columns, self.key, self.dialect, self.collations)
+        for name in self.key if self.dialect == "sqlite" else ():
+            kinds = keys.sqlite_kinds(conn, self.selectable, name)
+            if kinds:
+                raise KeyColumnError(
+                    f"The key column {name} of the source {self.label} holds values of "
+                    f"more than one kind ({' and '.join(kinds)}): SQLite keeps 1 and '1' "
+                    "apart, but a destination column has one type, so two such keys "
+                    "would become one row there.",
+                    hint="Store the column's values as one type, or select the key as "
+                    f"one type in a --query (CAST({name} AS TEXT) AS {name}).",
+                )
         if not self.key:
             message = (
                 f"The source {self.label} has no primary key and no --key was given: it "
