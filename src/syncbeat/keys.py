@@ -58,6 +58,13 @@ class Collation:
     declared: str = ""  # the column's type (MariaDB: as ALTER TABLE takes it)
     pads: bool = False  # the type itself ignores trailing spaces, whatever the collation
 
+    def shown(self, column: str) -> str:
+        """What makes distinct strings of ``column`` equal, for a message."""
+        if self.pads:
+            declared = "char(n)" if self.declared == "bpchar" else self.declared
+            return f"the type {declared} of {column}, which ignores trailing spaces"
+        return f"the collation {self.name} of {column}"
+
 
 def mysql_collation_exact(name: str) -> bool:
     """Only NO PAD binary collations tell 'a', 'A' and 'a ' apart: a PAD SPACE ``_bin``

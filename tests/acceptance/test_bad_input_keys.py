@@ -118,6 +118,22 @@ def test_a_postgresql_key_that_ignores_case(
     _kept_only(sqlite_url, ["a"])
 
 
+@PG
+def test_a_postgresql_bpchar_key_that_ignores_trailing_spaces(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    """bpchar keeps the 'b ' it was given, and compares it equal to 'b': the job
+    completed without the row 'b ' (k > 'b' is false for it)."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k bpchar, v int)",
+        "INSERT INTO t VALUES ('a', 1), ('b', 2), ('b ', 3), ('c', 4)",
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", "'b' and 'b '", "ignores trailing spaces")
+    _kept_only(sqlite_url, ["a"])
+
+
 @MARIADB
 @pytest.mark.parametrize(
     ("src_fixture", "collation"),

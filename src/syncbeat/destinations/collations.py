@@ -45,19 +45,13 @@ def check_key_columns(
         if same and there is not None and (there.pads or not here.pads):
             continue  # the source holds its keys distinct under this very equality
         if here.pads:
-            declared = "char(n)" if here.declared == "bpchar" else here.declared
-            compares = (
-                f"is of type {declared}, which ignores trailing spaces ('a' and 'a ' are one value)"
-            )
+            merged = "'a' and 'a ' are one value there"
         else:
-            compares = (
-                f"compares with the collation {here.name}, under which distinct source "
-                "keys (such as 'a', 'A' and 'a ') are one value"
-            )
+            merged = "distinct source keys (such as 'a', 'A' and 'a ') are one value there"
         raise DestinationError(
-            f"The destination table {table!r} has a key column {name!r} that {compares}: "
-            "upsert would overwrite one row with another, and append would stop at the "
-            "first such key.",
+            f"The destination table {table!r} compares its key column {name!r} under "
+            f"{here.shown(name)}: {merged}, so upsert would overwrite one row with "
+            "another, and append would stop at the first such key.",
             hint=_hint(dialect, table, name, here),
         )
 

@@ -337,12 +337,12 @@ class SqlSource:
         ):
             if equal:
                 collations = ", ".join(
-                    f"{k.collation.name} of {k.name}" for k in self.key_plan if k.collation
+                    k.collation.shown(k.name) for k in self.key_plan if k.collation
                 )
                 raise KeyColumnError(
                     f"The key ({', '.join(self.key)}) is not unique for the database: "
-                    f"{_shown(left)} and {_shown(right)} are one value under the "
-                    f"collation {collations}, so paging on it would skip rows.",
+                    f"{_shown(left)} and {_shown(right)} are one value under "
+                    f"{collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
                     'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k; '
