@@ -167,6 +167,33 @@ def test_mariadb_unique_index_over_a_column_the_source_lacks_is_refused(
 
 @pytest.mark.mariadb
 @pytest.mark.postgres
+@pytest.mark.parametrize("held", [True, False], ids=["another-row", "same-batch"])
+def test_mariadb_unique_prefix_index_collisions_fail_the_batch(
+    store_url: str, pg_url: str, mariadb_url: str, held: bool
+) -> None:
+    """UNIQUE (email(4)) holds '9999@example.com' and '9999@other.org' equal: the
+    check compared whole values, and ON DUPLICATE KEY UPDATE overwrote the row that
+    held the prefix with the other source row's values (the job completed)."""
+    taken = "9999" if held else "0008"
+
+    def email(i: int) -> str:
+        return f"'{taken}@other.org'" if i == 7 else f"'{i:04d}@example.com'"
+
+    _source(pg_url, email=email)
+    execute(mariadb_url, DEST, "CREATE UNIQUE INDEX dst_email ON dst (email(4))")
+    kept = [(1000, "other", "9999@example.com")] if held else []
+    if held:
+        execute(
+            mariadb_url,
+            "INSERT INTO dst (id, name, email) VALUES (1000, 'other', '9999@example.com')",
+        )
+    result = _upsert(store_url, pg_url, mariadb_url)
+    fails(result, 1, "'dst_email'", "email(4)", "nothing of this batch was written")
+    assert _rows(mariadb_url, "SELECT id, name, email FROM dst") == kept
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
 def test_mariadb_upsert_that_cannot_be_staged_beside_a_unique_index_is_refused(
     store_url: str, pg_url: str, mariadb_url: str
 ) -> None:
