@@ -291,6 +291,36 @@ def test_a_sqlite_numeric_key_of_integers_and_doubles_is_one_kind(
     assert count_rows(sqlite_url2, "copy") == 3
 
 
+@pytest.mark.parametrize(
+    ("src_fixture", "dst_fixture", "ddl", "values", "places"),
+    [
+        pytest.param(
+            "pg_url", "mariadb_url", "numeric", "(-1, 1), (1e-31, 2), (2e-31, 3)", "30",
+            marks=[PG, MARIADB], id="pg-numeric-into-mariadb",
+        ),
+        pytest.param(
+            "sqlite_url", "pg_url", "DECIMAL(5, 2)", "(1, 1), (1.001, 2), (1.002, 3)", "2",
+            marks=PG, id="sqlite-decimal-into-pg",
+        ),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_a_decimal_key_the_destination_would_round_is_refused(
+    request: pytest.FixtureRequest, store_url: str, src_fixture: str, dst_fixture: str,
+    ddl: str, values: str, places: str, mode: str,
+) -> None:  # fmt: skip
+    """Rounded to the destination's scale, the second and third keys were one: upsert
+    completed with 2 rows of 3, counting 3 (append failed on a duplicate key)."""
+    src, dst = request.getfixturevalue(src_fixture), request.getfixturevalue(dst_fixture)
+    execute(src, f"CREATE TABLE t (k {ddl} PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
+    result = run_cli(
+        "sync", "--from", src, "--table", "t", "--to", dst, "--to-table", "copy",
+        "--batch-size", "1", "--mode", mode, store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "column 'k'", f"has {places} decimal places", "--to-table")
+    _kept_only(dst, [-1 if "-1" in values else 1])  # batch 1, nothing of the failed one
+
+
 @MARIADB
 @PG
 def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(

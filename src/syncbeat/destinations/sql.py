@@ -226,7 +226,9 @@ class SqlDestination:
         self._key_at = [self._names.index(k) for k in key]
         dest_types = [self.table.c[c.name].type for c in columns]
         converters = (
-            conversions.value_converter(c.type, t, src_dialect, self.dialect)
+            (conversions.key_converter if c.name in key else conversions.value_converter)(
+                c.type, t, src_dialect, self.dialect
+            )
             for c, t in zip(columns, dest_types, strict=True)
         )
         self._converters = [(i, conv) for i, conv in enumerate(converters) if conv]
