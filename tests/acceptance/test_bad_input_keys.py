@@ -321,6 +321,23 @@ def test_a_decimal_key_the_destination_would_round_is_refused(
     _kept_only(dst, [-1 if "-1" in values else 1])  # batch 1, nothing of the failed one
 
 
+@PG
+def test_a_key_of_a_type_no_checkpoint_holds_is_refused(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    """An inet key failed with "Internal error: TypeError: cannot checkpoint a key
+    value of type IPv4Address"."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k inet PRIMARY KEY, v int)",
+        "INSERT INTO t VALUES ('10.0.0.1', 1), ('10.0.0.2', 2)",
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t")
+    fails(result, 1, "IPv4Address", "cannot be kept in a checkpoint", "k::text AS k")
+    assert count_rows(sqlite_url, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
 @MARIADB
 @PG
 def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
