@@ -79,8 +79,10 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
         found = {}
         for name, declared, collation, *_ in rows:
             if collation:
-                # CHAR strips trailing spaces when it stores a value: 'a ' becomes 'a'.
-                pads = declared.lower().startswith("char(")
+                # CHAR strips trailing spaces when it stores a value: 'a ' becomes 'a',
+                # which matters under a NO PAD collation (a PAD SPACE one ignores them).
+                no_pad = "nopad" in collation or "_0900_" in collation or collation == "binary"
+                pads = no_pad and declared.lower().startswith("char(")
                 exact = mysql_collation_exact(collation) and not pads
                 charset = collation.split("_")[0]
                 found[name] = Collation(collation, exact, charset, declared, pads)

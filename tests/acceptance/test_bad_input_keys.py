@@ -379,3 +379,22 @@ def test_an_existing_sqlite_key_under_rtrim_is_refused(
     )  # fmt: skip
     fails(result, 1, "key column 'k'", "RTRIM", "no COLLATE RTRIM")
     assert count_rows(sqlite_url2, "copy") == 0
+
+
+@MARIADB
+def test_a_char_key_under_the_sources_pad_space_collation_is_accepted(
+    store_url: str, mariadb_url: str
+) -> None:
+    """utf8mb4_general_ci ignores trailing spaces in VARCHAR too: the source's keys
+    are distinct under it, so a CHAR column of that collation cannot merge them."""
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k VARCHAR(3) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+        "CREATE TABLE copy (k CHAR(3) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES ('a', 1), ('B', 2), ('c ', 3)",
+    )
+    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 3
