@@ -398,3 +398,39 @@ def test_a_char_key_under_the_sources_pad_space_collation_is_accepted(
     result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
     assert result.returncode == 0, result.stdout + result.stderr
     assert count_rows(mariadb_url, "copy") == 3
+
+
+@MARIADB
+@PG
+def test_an_existing_fixed_binary_key_that_pads_is_refused(
+    store_url: str, pg_url: str, mariadb_url: str
+) -> None:
+    """BINARY(4) stores b'a' as b'a\\0\\0\\0', as it stores b'a\\0': upsert completed
+    with 2 rows of 3, counting 3."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k bytea PRIMARY KEY, v int)",
+        "INSERT INTO t VALUES ('\\x61', 1), ('\\x6100', 2), ('\\x62', 3)",
+    )
+    execute(mariadb_url, "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", pg_url, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
+        "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "binary(4)", "zero bytes", "MODIFY k varbinary(4)")
+    assert count_rows(mariadb_url, "copy") == 0
+
+
+@MARIADB
+def test_a_fixed_binary_key_fed_from_the_same_type_is_accepted(
+    store_url: str, mariadb_url: str
+) -> None:
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k BINARY(4) PRIMARY KEY, v INT)",
+        "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (X'61', 1), (X'62', 2)",
+    )
+    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 2

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from ..errors import DestinationError
 from ..keys import MYSQL, Collation, collations
@@ -32,6 +33,8 @@ def check_key_columns(
     """Refuse a destination whose key columns hold distinct source keys equal.
 
     ``table`` is the destination's name as written (``schema.table`` or ``table``)."""
+    if dialect in MYSQL:
+        _refuse_fixed_binary(conn, table, _sql_name(conn, dialect, table), key_columns)
     texts = [c.name for c in key_columns if isinstance(c.type, sa.String | sa.Enum)]
     if not texts:
         return
@@ -53,6 +56,32 @@ def check_key_columns(
             f"{here.shown(name)}: {merged}, so upsert would overwrite one row with "
             "another, and append would stop at the first such key.",
             hint=_hint(dialect, table, name, here),
+        )
+
+
+def _refuse_fixed_binary(
+    conn: sa.Connection, table: str, sql_name: str, key_columns: Sequence[sa.Column[Any]]
+) -> None:
+    """A MariaDB BINARY(n) pads a shorter value with zero bytes: b'a' and b'a\\0' are one
+    key there, unless the source's key is that very type (its keys are padded alike)."""
+    declared = {
+        row[0]: str(row[1]) for row in conn.exec_driver_sql(f"SHOW COLUMNS FROM {sql_name}")
+    }
+    for column in key_columns:
+        here = declared.get(column.name, "")
+        if not here.lower().startswith("binary("):
+            continue
+        length = getattr(column.type, "length", None)
+        if isinstance(column.type, mysql.BINARY) and f"binary({length})" == here.lower():
+            continue
+        raise DestinationError(
+            f"The destination table {table!r} stores its key column {column.name!r} as "
+            f"{here}, which pads shorter values with zero bytes: b'a' and b'a\\x00' are "
+            "one value there, so upsert would overwrite one row with another, and append "
+            "would stop at the first such key.",
+            hint=f"Make the column VARBINARY (ALTER TABLE {table} MODIFY {column.name} "
+            f"var{here} NOT NULL), or sync into a new --to-table, which syncbeat creates "
+            "with VARBINARY keys.",
         )
 
 
