@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .errors import KeyColumnError
+
 Key = tuple[Any, ...]
 
 
@@ -38,7 +40,12 @@ def encode_value(value: Any) -> Any:
         return {"uuid": str(value)}
     if isinstance(value, bytes | bytearray | memoryview):
         return {"bytes": base64.b64encode(bytes(value)).decode()}
-    raise TypeError(f"cannot checkpoint a key value of type {type(value).__name__}")
+    raise KeyColumnError(
+        f"A key value of type {type(value).__name__} ({value!r}) cannot be kept in a "
+        "checkpoint: syncbeat pages on numbers, text, dates and times, UUIDs and bytes.",
+        hint="Give --key columns of one of those types, or select the key as text in a "
+        "--query (PostgreSQL: k::text AS k), if its text sorts and compares as you need.",
+    )
 
 
 _DECODERS: dict[str, Any] = {

@@ -16,7 +16,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -282,6 +282,47 @@ def value_converter(
         return value
 
     return chain
+
+
+def key_converter(
+    src_type: TypeEngine[Any], dest_type: TypeEngine[Any], src: str, dst: str
+) -> Convert:
+    """:func:`value_converter` for a key column. A key that a DECIMAL(p,s) destination
+    would round to s places is refused, not rounded: 1e-31 and 2e-31 both round to 0 in
+    DECIMAL(65,30), and two source rows would become one. (SQLite holds a NUMERIC(p,s)
+    value as it comes, unrounded.)"""
+    convert = value_converter(src_type, dest_type, src, dst)
+    scale = getattr(dest_type, "scale", None)
+    if dst == "sqlite" or isinstance(dest_type, sa.Float) or scale is None:
+        return convert
+    if not isinstance(dest_type, sa.Numeric):
+        return convert
+
+    def unrounded(value: Any) -> Any:
+        _refuse_rounding(value, int(scale))
+        return convert(value) if convert else value
+
+    return unrounded
+
+
+def _refuse_rounding(value: Any, scale: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return
+    try:
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except ArithmeticError:
+        return  # not a number: the column's own conversion says so
+    if not exact.is_finite() or exact.as_tuple().exponent >= -scale:  # type: ignore[operator]
+        return
+    if exact == exact.quantize(Decimal(1).scaleb(-scale), context=Context(prec=1000)):
+        return  # only trailing zeros past the scale: 1.50 into DECIMAL(p,1) is 1.5
+    raise Unstorable(
+        value,
+        f"the destination's key column has {scale} decimal places, and a key rounded to "
+        "them may equal another rounded key, making two source rows one",
+        "Give the destination column more decimal places, sync into a new --to-table "
+        "(PostgreSQL and SQLite keep every digit), or key on other columns with --key.",
+    )
 
 
 def insert_table(table: sa.Table, dst: str) -> sa.Table:

@@ -56,6 +56,14 @@ class Collation:
     exact: bool
     charset: str | None = None  # MariaDB/MySQL: the character set it belongs to
     declared: str = ""  # the column's type (MariaDB: as ALTER TABLE takes it)
+    pads: bool = False  # the type itself ignores trailing spaces, whatever the collation
+
+    def shown(self, column: str) -> str:
+        """What makes distinct strings of ``column`` equal, for a message."""
+        if self.pads:
+            declared = "char(n)" if self.declared == "bpchar" else self.declared
+            return f"the type {declared} of {column}, which ignores trailing spaces"
+        return f"the collation {self.name} of {column}"
 
 
 def mysql_collation_exact(name: str) -> bool:
@@ -68,19 +76,26 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
     """Each text column's collation, for a table (or temporary table) as its SQL name."""
     if dialect in MYSQL:
         rows = conn.exec_driver_sql(f"SHOW FULL COLUMNS FROM {table}").all()
-        return {
-            row[0]: Collation(row[2], mysql_collation_exact(row[2]), row[2].split("_")[0], row[1])
-            for row in rows
-            if row[2]
-        }
+        found = {}
+        for name, declared, collation, *_ in rows:
+            if collation:
+                # CHAR strips trailing spaces when it stores a value: 'a ' becomes 'a',
+                # which matters under a NO PAD collation (a PAD SPACE one ignores them).
+                no_pad = "nopad" in collation or "_0900_" in collation or collation == "binary"
+                pads = no_pad and declared.lower().startswith("char(")
+                exact = mysql_collation_exact(collation) and not pads
+                charset = collation.split("_")[0]
+                found[name] = Collation(collation, exact, charset, declared, pads)
+        return found
     if dialect == "postgresql":
-        # citext ignores case whatever its collation: it counts as one that does.
+        # citext ignores case whatever its collation: it counts as one that does. And
+        # bpchar (char(n)) ignores trailing spaces: 'a' = 'a ' under any collation.
         rows = conn.execute(
             sa.text(
                 "SELECT a.attname, CASE WHEN t.typname = 'citext'"
                 "  THEN quote_ident(tn.nspname) || '.citext'"
                 "  ELSE quote_ident(n.nspname) || '.' || quote_ident(c.collname) END,"
-                " c.collisdeterministic AND t.typname <> 'citext', t.typname"
+                " c.collisdeterministic AND t.typname NOT IN ('citext', 'bpchar'), t.typname"
                 " FROM pg_attribute a"
                 " JOIN pg_type t ON t.oid = a.atttypid"
                 " JOIN pg_namespace tn ON tn.oid = t.typnamespace"
@@ -91,7 +106,7 @@ def collations(conn: sa.Connection, dialect: str, table: str) -> dict[str, Colla
             {"t": table},
         ).all()
         return {
-            name: Collation(coll, bool(exact), declared=typname)
+            name: Collation(coll, bool(exact), declared=typname, pads=typname == "bpchar")
             for name, coll, exact, typname in rows
         }
     if dialect == "sqlite":
@@ -207,6 +222,21 @@ def plan(
     return planned
 
 
+def sqlite_kinds(conn: sa.Connection, source: sa.FromClause, name: str) -> list[str]:
+    """The kinds of value (number, text, blob) a SQLite key column holds, if it holds
+    more than one. SQLite keeps 1 and '1' (or X'31') apart in any column whose type does
+    not convert them; every other database, and a typed destination column, holds them
+    as one value, so two such keys would become one destination row. Integers and
+    doubles are one kind: SQLite compares them as numbers (1 = 1.0), as the others do."""
+    kind = sa.func.typeof(source.c[name])
+    number = sa.case((kind.in_(("integer", "real")), "number"), else_=kind)
+    found = conn.execute(
+        sa.select(number).where(source.c[name].is_not(None)).distinct().limit(3)
+    ).scalars()
+    kinds = sorted(str(k) for k in found)
+    return kinds if len(kinds) > 1 else []
+
+
 def widened(value: Any) -> Any:
     """The 4-byte float nearest ``value``, as the double it widens to exactly: 0.1 is
     0.10000000149011612. (The value read is the shortest decimal of that float, so the
@@ -269,6 +299,8 @@ def _equal_sql(dialect: str, collation: Collation, x: str, y: str) -> str:
         return f"(:{x} = :{y} COLLATE {collation.name})"
     if collation.declared == "citext":
         return f"CAST(:{x} AS {collation.name}) = CAST(:{y} AS {collation.name})"
+    if collation.pads:  # as text, 'a' and 'a ' would differ
+        return f"(CAST(:{x} AS bpchar) COLLATE {collation.name}) = CAST(:{y} AS bpchar)"
     return f"(CAST(:{x} AS text) COLLATE {collation.name}) = CAST(:{y} AS text)"
 
 

@@ -118,6 +118,22 @@ def test_a_postgresql_key_that_ignores_case(
     _kept_only(sqlite_url, ["a"])
 
 
+@PG
+def test_a_postgresql_bpchar_key_that_ignores_trailing_spaces(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    """bpchar keeps the 'b ' it was given, and compares it equal to 'b': the job
+    completed without the row 'b ' (k > 'b' is false for it)."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k bpchar, v int)",
+        "INSERT INTO t VALUES ('a', 1), ('b', 2), ('b ', 3), ('c', 4)",
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    fails(result, 1, "not unique for the database", "'b' and 'b '", "ignores trailing spaces")
+    _kept_only(sqlite_url, ["a"])
+
+
 @MARIADB
 @pytest.mark.parametrize(
     ("src_fixture", "collation"),
@@ -181,6 +197,147 @@ def test_an_existing_postgresql_key_that_ignores_case_is_refused(
     assert has_table(pg_url, "copy")
 
 
+@pytest.mark.parametrize(
+    ("dst_fixture", "ddl", "change"),
+    [
+        pytest.param(
+            "pg_url", "char(3)", 'ALTER COLUMN k TYPE text COLLATE "C"', marks=PG, id="pg-char"
+        ),
+        pytest.param(
+            "mariadb_url",
+            "CHAR(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            "MODIFY k varchar(3) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+            marks=MARIADB,
+            id="mariadb-char-nopad-bin",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_an_existing_char_key_that_strips_trailing_spaces_is_refused(
+    request: pytest.FixtureRequest, store_url: str, sqlite_url: str, dst_fixture: str,
+    ddl: str, change: str, mode: str,
+) -> None:  # fmt: skip
+    """A fixed-length CHAR ignores trailing spaces whatever its collation (even
+    MariaDB's exact utf8mb4_nopad_bin): 'a' and 'a ' from an exact source were one
+    row there, and upsert completed with 2 of 3 rows, counting 3."""
+    execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
+    execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2), ('b', 3)")
+    dst = request.getfixturevalue(dst_fixture)
+    execute(dst, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "t", "--to", dst, "--to-table", "copy",
+        "--mode", mode, "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "ignores trailing spaces", change)
+    assert count_rows(dst, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
+@PG
+def test_an_existing_char_key_fed_from_the_same_char_type_is_accepted(
+    store_url: str, pg_url: str, pg_url2: str
+) -> None:
+    """char(3) to char(3): the source's key is unique under the very same equality, so
+    the destination cannot merge two of its keys."""
+    for url in (pg_url, pg_url2):
+        execute(url, "CREATE TABLE t (k char(3) PRIMARY KEY, v int)")
+    execute(pg_url, "INSERT INTO t VALUES ('a', 1), ('b ', 2), ('c', 3)")
+    result = run_cli(
+        "sync", "--from", pg_url, "--table", "t", "--to", pg_url2, "--to-table", "t",
+        "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert count_rows(pg_url2, "t") == 3
+
+
+@pytest.mark.parametrize(
+    ("values", "kinds"),
+    [("(1, 1), ('1', 2), (2, 3)", "number and text"), ("('1', 1), (X'31', 2)", "blob and text")],
+    ids=["integer-and-text", "text-and-blob"],
+)
+@pytest.mark.parametrize(
+    "dst_fixture",
+    [
+        "sqlite_url2",
+        pytest.param("pg_url", marks=PG),
+        pytest.param("mariadb_url", marks=MARIADB),
+    ],
+)
+def test_a_sqlite_key_of_mixed_kinds_is_refused(
+    request: pytest.FixtureRequest, store_url: str, sqlite_url: str, dst_fixture: str,
+    values: str, kinds: str,
+) -> None:  # fmt: skip
+    """A column with no type keeps 1 and '1' as two keys; every destination column
+    has one type, and the job completed with 2 rows of 3, counting 3."""
+    execute(sqlite_url, "CREATE TABLE t (k PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
+    dst = request.getfixturevalue(dst_fixture)
+    result = _sync(store_url, sqlite_url, dst, "--table", "t")
+    fails(result, 1, "key column k", kinds, "one row there", "CAST(k AS TEXT) AS k")
+    assert not has_table(dst, "copy")
+
+
+def test_a_sqlite_numeric_key_of_integers_and_doubles_is_one_kind(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """1 and 1.5 in a NUMERIC column are an integer and a double: numbers both, as
+    they are to every destination, so the key pages as it is."""
+    execute(
+        sqlite_url,
+        "CREATE TABLE t (k NUMERIC PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (1, 1), (1.5, 2), (2, 3)",
+    )
+    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(sqlite_url2, "copy") == 3
+
+
+@pytest.mark.parametrize(
+    ("src_fixture", "dst_fixture", "ddl", "values", "places"),
+    [
+        pytest.param(
+            "pg_url", "mariadb_url", "numeric", "(-1, 1), (1e-31, 2), (2e-31, 3)", "30",
+            marks=[PG, MARIADB], id="pg-numeric-into-mariadb",
+        ),
+        pytest.param(
+            "sqlite_url", "pg_url", "DECIMAL(5, 2)", "(1, 1), (1.001, 2), (1.002, 3)", "2",
+            marks=PG, id="sqlite-decimal-into-pg",
+        ),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("mode", ["upsert", "append"])
+def test_a_decimal_key_the_destination_would_round_is_refused(
+    request: pytest.FixtureRequest, store_url: str, src_fixture: str, dst_fixture: str,
+    ddl: str, values: str, places: str, mode: str,
+) -> None:  # fmt: skip
+    """Rounded to the destination's scale, the second and third keys were one: upsert
+    completed with 2 rows of 3, counting 3 (append failed on a duplicate key)."""
+    src, dst = request.getfixturevalue(src_fixture), request.getfixturevalue(dst_fixture)
+    execute(src, f"CREATE TABLE t (k {ddl} PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
+    result = run_cli(
+        "sync", "--from", src, "--table", "t", "--to", dst, "--to-table", "copy",
+        "--batch-size", "1", "--mode", mode, store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "column 'k'", f"has {places} decimal places", "--to-table")
+    _kept_only(dst, [-1 if "-1" in values else 1])  # batch 1, nothing of the failed one
+
+
+@PG
+def test_a_key_of_a_type_no_checkpoint_holds_is_refused(
+    store_url: str, pg_url: str, sqlite_url: str
+) -> None:
+    """An inet key failed with "Internal error: TypeError: cannot checkpoint a key
+    value of type IPv4Address"."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k inet PRIMARY KEY, v int)",
+        "INSERT INTO t VALUES ('10.0.0.1', 1), ('10.0.0.2', 2)",
+    )
+    result = _sync(store_url, pg_url, sqlite_url, "--table", "t")
+    fails(result, 1, "IPv4Address", "cannot be kept in a checkpoint", "k::text AS k")
+    assert count_rows(sqlite_url, "copy") == 0
+    assert only_job(store_url)["rows_done"] == 0
+
+
 @MARIADB
 @PG
 def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
@@ -222,3 +379,58 @@ def test_an_existing_sqlite_key_under_rtrim_is_refused(
     )  # fmt: skip
     fails(result, 1, "key column 'k'", "RTRIM", "no COLLATE RTRIM")
     assert count_rows(sqlite_url2, "copy") == 0
+
+
+@MARIADB
+def test_a_char_key_under_the_sources_pad_space_collation_is_accepted(
+    store_url: str, mariadb_url: str
+) -> None:
+    """utf8mb4_general_ci ignores trailing spaces in VARCHAR too: the source's keys
+    are distinct under it, so a CHAR column of that collation cannot merge them."""
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k VARCHAR(3) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+        "CREATE TABLE copy (k CHAR(3) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)"
+        " DEFAULT CHARSET utf8mb4",
+        "INSERT INTO t VALUES ('a', 1), ('B', 2), ('c ', 3)",
+    )
+    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 3
+
+
+@MARIADB
+@PG
+def test_an_existing_fixed_binary_key_that_pads_is_refused(
+    store_url: str, pg_url: str, mariadb_url: str
+) -> None:
+    """BINARY(4) stores b'a' as b'a\\0\\0\\0', as it stores b'a\\0': upsert completed
+    with 2 rows of 3, counting 3."""
+    execute(
+        pg_url,
+        "CREATE TABLE t (k bytea PRIMARY KEY, v int)",
+        "INSERT INTO t VALUES ('\\x61', 1), ('\\x6100', 2), ('\\x62', 3)",
+    )
+    execute(mariadb_url, "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)")
+    result = run_cli(
+        "sync", "--from", pg_url, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
+        "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "key column 'k'", "binary(4)", "zero bytes", "MODIFY k varbinary(4)")
+    assert count_rows(mariadb_url, "copy") == 0
+
+
+@MARIADB
+def test_a_fixed_binary_key_fed_from_the_same_type_is_accepted(
+    store_url: str, mariadb_url: str
+) -> None:
+    execute(
+        mariadb_url,
+        "CREATE TABLE t (k BINARY(4) PRIMARY KEY, v INT)",
+        "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (X'61', 1), (X'62', 2)",
+    )
+    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert count_rows(mariadb_url, "copy") == 2

@@ -167,6 +167,33 @@ def test_mariadb_unique_index_over_a_column_the_source_lacks_is_refused(
 
 @pytest.mark.mariadb
 @pytest.mark.postgres
+@pytest.mark.parametrize("held", [True, False], ids=["another-row", "same-batch"])
+def test_mariadb_unique_prefix_index_collisions_fail_the_batch(
+    store_url: str, pg_url: str, mariadb_url: str, held: bool
+) -> None:
+    """UNIQUE (email(4)) holds '9999@example.com' and '9999@other.org' equal: the
+    check compared whole values, and ON DUPLICATE KEY UPDATE overwrote the row that
+    held the prefix with the other source row's values (the job completed)."""
+    taken = "9999" if held else "0008"
+
+    def email(i: int) -> str:
+        return f"'{taken}@other.org'" if i == 7 else f"'{i:04d}@example.com'"
+
+    _source(pg_url, email=email)
+    execute(mariadb_url, DEST, "CREATE UNIQUE INDEX dst_email ON dst (email(4))")
+    kept = [(1000, "other", "9999@example.com")] if held else []
+    if held:
+        execute(
+            mariadb_url,
+            "INSERT INTO dst (id, name, email) VALUES (1000, 'other', '9999@example.com')",
+        )
+    result = _upsert(store_url, pg_url, mariadb_url)
+    fails(result, 1, "'dst_email'", "email(4)", "nothing of this batch was written")
+    assert _rows(mariadb_url, "SELECT id, name, email FROM dst") == kept
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
 def test_mariadb_upsert_that_cannot_be_staged_beside_a_unique_index_is_refused(
     store_url: str, pg_url: str, mariadb_url: str
 ) -> None:
@@ -241,3 +268,38 @@ def test_mariadb_upsert_without_load_data_also_updates_in_place(
         (i, f"new {i}") + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None)) + (b"\x00\xff",)
         for i in range(1, ROWS + 1)
     ]
+
+
+def test_sqlite_table_that_replaces_on_conflict_keeps_the_other_row(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """A SQLite table may declare ``UNIQUE ON CONFLICT REPLACE``: the upsert's ON
+    CONFLICT covers only the key, so SQLite deleted row 1000 for row 7's email and
+    the job completed. The batch fails instead, as on every other table."""
+    _source(sqlite_url, email=lambda i: "'taken@example.com'" if i == 7 else _email(i))
+    execute(
+        sqlite_url2,
+        DEST.replace("email VARCHAR(80),", "email VARCHAR(80) UNIQUE ON CONFLICT REPLACE,"),
+        "INSERT INTO dst (id, name, email) VALUES (1000, 'other', 'taken@example.com')",
+    )
+    _refused_and_untouched(store_url, sqlite_url, sqlite_url2, "dst.email")
+    assert _rows(sqlite_url2, "SELECT id, name FROM dst") == [(1000, "other")]
+
+
+def test_sqlite_append_into_a_key_that_ignores_conflicts_fails(
+    store_url: str, sqlite_url: str, sqlite_url2: str
+) -> None:
+    """``PRIMARY KEY ON CONFLICT IGNORE`` dropped the source row whose key the table
+    held, and the job counted it as copied."""
+    _source(sqlite_url, range(1, 4))
+    execute(
+        sqlite_url2,
+        DEST.replace("PRIMARY KEY", "PRIMARY KEY ON CONFLICT IGNORE"),
+        "INSERT INTO dst (id, name) VALUES (2, 'held')",
+    )
+    result = run_cli(
+        "sync", "--from", sqlite_url, "--table", "items", "--to", sqlite_url2,
+        "--to-table", "dst", "--mode", "append", "--batch-size", "1", store=store_url,
+    )  # fmt: skip
+    fails(result, 1, "UNIQUE constraint failed: dst.id")
+    assert _rows(sqlite_url2, "SELECT id, name FROM dst ORDER BY id") == [(1, "new 1"), (2, "held")]

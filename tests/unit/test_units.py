@@ -190,7 +190,7 @@ def test_checkpoint_composite_key_and_empty() -> None:
 
 
 def test_checkpoint_refuses_a_value_it_cannot_restore() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(KeyColumnError, match="cannot be kept in a checkpoint"):
         checkpoint.encode_value(object())
 
 

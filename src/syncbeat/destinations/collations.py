@@ -2,7 +2,8 @@
 
 A MariaDB column with a ``_ci`` or PAD SPACE collation (the defaults) holds 'a', 'A'
 and 'a ' for one value, as does a PostgreSQL column with a nondeterministic collation
-(or of type citext), and a SQLite one with COLLATE NOCASE or RTRIM:
+(or of type citext), and a SQLite one with COLLATE NOCASE or RTRIM; a MariaDB CHAR and
+a PostgreSQL char(n) hold 'a' and 'a ' for one value under any collation:
 fed three distinct keys from a case-sensitive source, upsert would overwrite two rows
 with the third and count all three as copied. So a job refuses such a table before its
 first batch, naming the column and what to change. A table syncbeat creates gets an
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from ..errors import DestinationError
 from ..keys import MYSQL, Collation, collations
@@ -31,6 +33,8 @@ def check_key_columns(
     """Refuse a destination whose key columns hold distinct source keys equal.
 
     ``table`` is the destination's name as written (``schema.table`` or ``table``)."""
+    if dialect in MYSQL:
+        _refuse_fixed_binary(conn, table, _sql_name(conn, dialect, table), key_columns)
     texts = [c.name for c in key_columns if isinstance(c.type, sa.String | sa.Enum)]
     if not texts:
         return
@@ -40,22 +44,53 @@ def check_key_columns(
         here, there = held.get(name), src_collations.get(name)
         if here is None or here.exact:
             continue
-        if same_kind and there is not None and there.name == here.name:
-            continue  # the source holds its keys distinct under this very collation
+        same = same_kind and there is not None and there.name == here.name
+        if same and there is not None and (there.pads or not here.pads):
+            continue  # the source holds its keys distinct under this very equality
+        if here.pads:
+            merged = "'a' and 'a ' are one value there"
+        else:
+            merged = "distinct source keys (such as 'a', 'A' and 'a ') are one value there"
         raise DestinationError(
-            f"The destination table {table!r} compares its key column {name!r} with the "
-            f"collation {here.name}, under which distinct source keys (such as 'a', 'A' "
-            "and 'a ') are one value: upsert would overwrite one row with another, and "
-            "append would stop at the first such key.",
+            f"The destination table {table!r} compares its key column {name!r} under "
+            f"{here.shown(name)}: {merged}, so upsert would overwrite one row with "
+            "another, and append would stop at the first such key.",
             hint=_hint(dialect, table, name, here),
+        )
+
+
+def _refuse_fixed_binary(
+    conn: sa.Connection, table: str, sql_name: str, key_columns: Sequence[sa.Column[Any]]
+) -> None:
+    """A MariaDB BINARY(n) pads a shorter value with zero bytes: b'a' and b'a\\0' are one
+    key there, unless the source's key is that very type (its keys are padded alike)."""
+    declared = {
+        row[0]: str(row[1]) for row in conn.exec_driver_sql(f"SHOW COLUMNS FROM {sql_name}")
+    }
+    for column in key_columns:
+        here = declared.get(column.name, "")
+        if not here.lower().startswith("binary("):
+            continue
+        length = getattr(column.type, "length", None)
+        if isinstance(column.type, mysql.BINARY) and f"binary({length})" == here.lower():
+            continue
+        raise DestinationError(
+            f"The destination table {table!r} stores its key column {column.name!r} as "
+            f"{here}, which pads shorter values with zero bytes: b'a' and b'a\\x00' are "
+            "one value there, so upsert would overwrite one row with another, and append "
+            "would stop at the first such key.",
+            hint=f"Make the column VARBINARY (ALTER TABLE {table} MODIFY {column.name} "
+            f"var{here} NOT NULL), or sync into a new --to-table, which syncbeat creates "
+            "with VARBINARY keys.",
         )
 
 
 def _hint(dialect: str, table: str, column: str, here: Collation) -> str:
     if dialect in MYSQL:
         charset = "utf8mb4" if here.charset in ("utf8mb3", "utf8") else here.charset
+        declared = f"var{here.declared}" if here.pads else here.declared  # CHAR strips spaces
         change = (
-            f"ALTER TABLE {table} MODIFY {column} {here.declared} CHARACTER SET {charset} "
+            f"ALTER TABLE {table} MODIFY {column} {declared} CHARACTER SET {charset} "
             f"COLLATE {charset}_nopad_bin NOT NULL"
         )
     elif dialect == "sqlite":

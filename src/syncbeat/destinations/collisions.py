@@ -30,6 +30,31 @@ _HINT = (
 class UniqueIndex:
     name: str
     columns: tuple[str, ...]
+    # MySQL/MariaDB: how many leading characters (bytes, for binary) of each column the
+    # index holds; UNIQUE (u(10)) holds two values with the same first 10 equal.
+    prefixes: tuple[int | None, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        prefixes = self.prefixes or (None,) * len(self.columns)
+        parts = (f"{c}({n})" if n else c for c, n in zip(self.columns, prefixes, strict=True))
+        return ", ".join(parts)
+
+    def part(self, alias: str, column: str, quote: Callable[[str], str]) -> str:
+        """The column as the index compares it, for a row of ``alias``."""
+        at = self.columns.index(column)
+        prefix = self.prefixes[at] if self.prefixes else None
+        expression = f"{alias}{quote(column)}"
+        return f"LEFT({expression}, {int(prefix)})" if prefix else expression
+
+
+def _prefixes(index: Any) -> tuple[int | None, ...]:
+    options = index.get("dialect_options", {})
+    lengths = options.get("mysql_length") or options.get("mariadb_length") or {}
+    if isinstance(lengths, int):
+        lengths = {index["column_names"][0]: lengths}
+    found = tuple(lengths.get(c) for c in index["column_names"])
+    return found if any(found) else ()
 
 
 def secondary_unique_indexes(
@@ -43,20 +68,21 @@ def secondary_unique_indexes(
     upsert must check each batch against. One over a column the source lacks cannot be
     checked (the value a new row gets there is the column's default), so it is refused
     here, before the first batch; an AUTO_INCREMENT column never collides."""
-    found: dict[tuple[str, ...], str] = {}
+    found: dict[tuple[tuple[str, ...], tuple[int | None, ...]], str] = {}
     primary = tuple(table.primary_key.columns.keys())
     if primary:
-        found[primary] = "PRIMARY"
+        found[primary, ()] = "PRIMARY"
     for index in inspector.get_indexes(table.name, schema=schema):
         if index["unique"]:
-            found.setdefault(tuple(index["column_names"]), index["name"])
+            found.setdefault((tuple(index["column_names"]), _prefixes(index)), index["name"])
     for constraint in inspector.get_unique_constraints(table.name, schema=schema):
-        found.setdefault(tuple(constraint["column_names"]), constraint["name"])
+        if not constraint.get("duplicates_index"):  # MySQL: an index, listed above
+            found.setdefault((tuple(constraint["column_names"]), ()), constraint["name"])
     generated = {c.name for c in table.columns if c.autoincrement is True}
     checked = []
-    for columns, name in found.items():
-        if set(columns) == set(key):
-            continue
+    for (columns, prefixes), name in found.items():
+        if set(columns) == set(key) and not prefixes:
+            continue  # the key's own index: the merge's ON DUPLICATE KEY
         missing = [c for c in columns if c not in source_columns]
         if missing and set(missing) <= generated:
             continue
@@ -68,7 +94,7 @@ def secondary_unique_indexes(
                 hint="Drop that unique index, add the column(s) to the source (a --query), "
                 "or use --mode append or --mode replace.",
             )
-        checked.append(UniqueIndex(name, columns))
+        checked.append(UniqueIndex(name, columns, prefixes))
     return checked
 
 
@@ -86,7 +112,7 @@ def mysql_check(
     key. NULLs never collide, as in the index itself; the comparisons are the server's,
     with the columns' collations, as the index's are."""
     for index in indexes:
-        cols = ", ".join(quote(c) for c in index.columns)
+        cols = ", ".join(index.part("", c, quote) for c in index.columns)
         not_null = " AND ".join(f"{quote(c)} IS NOT NULL" for c in index.columns)
         cur.execute(
             f"SELECT {cols} FROM {stage} WHERE {not_null} GROUP BY {cols} "  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
@@ -95,7 +121,9 @@ def mysql_check(
         twice = cur.fetchone()
         if twice is not None:
             raise _collision(table_name, index, twice, "two rows of this batch")
-        same = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in index.columns)
+        same = " AND ".join(
+            f"{index.part('t.', c, quote)} = {index.part('s.', c, quote)}" for c in index.columns
+        )
         same_key = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in key)
         keys = ", ".join(f"s.{quote(k)}" for k in key)
         cur.execute(
@@ -113,7 +141,7 @@ def _collision(
     shown = "" if values is None else f" ({', '.join(repr(v) for v in values)})"
     return DestinationError(
         f"Upsert into {table_name!r} stopped: {who} hold the same value{shown} in the "
-        f"unique index {index.name!r} on ({', '.join(index.columns)}). Updating in place "
+        f"unique index {index.name!r} on ({index.shown}). Updating in place "
         "would overwrite the other row, so nothing of this batch was written.",
         hint=_HINT,
     )

@@ -226,18 +226,20 @@ class SqlDestination:
         self._key_at = [self._names.index(k) for k in key]
         dest_types = [self.table.c[c.name].type for c in columns]
         converters = (
-            conversions.value_converter(c.type, t, src_dialect, self.dialect)
+            (conversions.key_converter if c.name in key else conversions.value_converter)(
+                c.type, t, src_dialect, self.dialect
+            )
             for c, t in zip(columns, dest_types, strict=True)
         )
         self._converters = [(i, conv) for i, conv in enumerate(converters) if conv]
         table = conversions.insert_table(self.table, self.dialect)
         if self.mode != "upsert":
-            self._insert = table.insert()
+            self._insert = self._aborting(table.insert())
             return
         others = [c.name for c in columns if c.name not in key]
         if self.dialect in ("postgresql", "sqlite"):
             ins: Any = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-            self._insert = (
+            self._insert = self._aborting(
                 ins.on_conflict_do_update(
                     index_elements=list(key), set_={n: ins.excluded[n] for n in others}
                 )
@@ -252,6 +254,12 @@ class SqlDestination:
             raise ConfigError(
                 f"Upsert is not supported on {self.dialect}.", hint="Use --mode append or replace."
             )
+
+    def _aborting(self, insert: Any) -> Any:
+        """On SQLite, INSERT OR ABORT: a table's own ``UNIQUE ON CONFLICT REPLACE`` would
+        delete the other row, and ``ON CONFLICT IGNORE`` drop this one, in silence; an
+        upsert's ON CONFLICT on the key still updates in place."""
+        return insert.prefix_with("OR ABORT") if self.dialect == "sqlite" else insert
 
     def _convert(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
         """The values as the destination takes them (docs/types.md). A value it cannot

@@ -212,6 +212,17 @@ class SqlSource:
                 hint="Name existing columns with --key a,b.",
             )
         self.key_plan = keys.plan(self.columns, self.key, self.dialect, self.collations)
+        for name in self.key if self.dialect == "sqlite" else ():
+            kinds = keys.sqlite_kinds(conn, self.selectable, name)
+            if kinds:
+                raise KeyColumnError(
+                    f"The key column {name} of the source {self.label} holds values of "
+                    f"more than one kind ({' and '.join(kinds)}): SQLite keeps 1 and '1' "
+                    "apart, but a destination column has one type, so two such keys "
+                    "would become one row there.",
+                    hint="Store the column's values as one type, or select the key as "
+                    f"one type in a --query (CAST({name} AS TEXT) AS {name}).",
+                )
         if not self.key:
             message = (
                 f"The source {self.label} has no primary key and no --key was given: it "
@@ -326,12 +337,12 @@ class SqlSource:
         ):
             if equal:
                 collations = ", ".join(
-                    f"{k.collation.name} of {k.name}" for k in self.key_plan if k.collation
+                    k.collation.shown(k.name) for k in self.key_plan if k.collation
                 )
                 raise KeyColumnError(
                     f"The key ({', '.join(self.key)}) is not unique for the database: "
-                    f"{_shown(left)} and {_shown(right)} are one value under the "
-                    f"collation {collations}, so paging on it would skip rows.",
+                    f"{_shown(left)} and {_shown(right)} are one value under "
+                    f"{collations}, so paging on it would skip rows.",
                     hint="Give --key columns that identify one row each, or select the "
                     "key with an exact collation in a --query (MariaDB: k COLLATE "
                     'utf8mb4_nopad_bin AS k; PostgreSQL: k::text COLLATE "C" AS k; '
