@@ -84,9 +84,9 @@ def check_job(
 
 def _progress(history: list[EventView], batch: int) -> list[str]:
     """Progress is one unbroken line: each lease resumes where the last committed batch
-    ended (the destination may be one batch ahead of what the store heard: a batch
-    whose checkpoint write was refused), never before it; each of its batches starts
-    where the previous one ended."""
+    ended (the destination may be one batch ahead of what the store heard, by a batch or
+    a resume: a batch whose checkpoint write was refused), never before it; each of its
+    batches starts where the previous one ended."""
     problems = []
     at: dict[int | None, int] = {}  # each lease's position
     heard = 0  # the furthest batch the store recorded
@@ -100,6 +100,10 @@ def _progress(history: list[EventView], batch: int) -> list[str]:
                     f"but the last batch recorded ended at row {heard}"
                 )
             at[event.lease_epoch] = resumed
+            # The destination's position, which the store now knows: a lease killed after
+            # committing a batch there but before the store heard of it leaves the next
+            # lease one batch past this one.
+            heard = max(heard, resumed)
         elif event.kind == "batch":
             done, moved = int(data.get("rows_done", -1)), int(data.get("rows", -1))
             start = at.get(event.lease_epoch, 0)
