@@ -274,7 +274,9 @@ class SqlSource:
                     ).scalar_one()
                 )
         except sa.exc.DBAPIError as exc:
-            log.warning("cannot count source rows: %s", exc.orig, extra={"action": "count"})
+            # The driver's message may repeat a value the URL's ${VAR} stood for.
+            said = urls.redact((self.url,), str(exc.orig))
+            log.warning("cannot count source rows: %s", said, extra={"action": "count"})
             return None
 
     @functools.cached_property
