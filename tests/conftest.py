@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from syncbeat.compare import normalise, rows_in_key_order
+from syncbeat.engine.compare import normalise, rows_in_key_order
 
 PG_URL = os.environ.get("SYNCBEAT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("SYNCBEAT_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")

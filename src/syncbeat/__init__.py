@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .checkpoint import Checkpoint
-from .errors import (
+from syncbeat.engine.hooks import RunHooks
+from syncbeat.engine.progress import Snapshot
+from syncbeat.engine.runner import Outcome
+from syncbeat.service.facade import Syncbeat
+from syncbeat.service.models import EventView, JobView, PipelineView
+from syncbeat.store import Store
+from syncbeat.store.protocol import Lease, Owner
+from syncbeat.vocabulary.checkpoint import Checkpoint
+from syncbeat.vocabulary.errors import (
     ConfigError,
     DestinationError,
     InvalidTransition,
@@ -21,14 +28,7 @@ from .errors import (
     SyncbeatError,
     TransientError,
 )
-from .hooks import RunHooks
-from .lease import Lease, Owner
-from .models import EventView, JobView, PipelineView
-from .pipeline import PipelineSpec
-from .progress import Snapshot
-from .runner import Outcome
-from .service import Syncbeat
-from .store import Store
+from syncbeat.vocabulary.pipeline import PipelineSpec
 
 try:
     __version__ = version("syncbeat")

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import Syncbeat
-from syncbeat.destinations import state as dest_state
+from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.store.store import SCHEMA_VERSION
 from tests.acceptance.outcomes import fails, has_table, output
 from tests.conftest import PG_URL, execute, run_cli, syncbeat_command, table_rows

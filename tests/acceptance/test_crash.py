@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import Syncbeat
-from syncbeat.checkpoint import Checkpoint
+from syncbeat.vocabulary.checkpoint import Checkpoint
 from tests.conftest import run_cli, syncbeat_command, table_rows
 
 pytestmark = pytest.mark.slow

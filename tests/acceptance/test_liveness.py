@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, Syncbeat
-from syncbeat.models import EventView, JobView
+from syncbeat.service.models import EventView, JobView
 from syncbeat.store import jobs, workers
 from tests.conftest import IN_CI, run_cli, syncbeat_command, table_rows
 

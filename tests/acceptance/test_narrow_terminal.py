@@ -5,9 +5,8 @@ and what tells the rows apart (the whole pipeline name, the URLs) and how a job 
 from __future__ import annotations
 
 from syncbeat import PipelineSpec, Syncbeat
-from syncbeat import lease as protocol
-from syncbeat.pipeline import default_name
-from syncbeat.store import jobs
+from syncbeat.store import jobs, protocol
+from syncbeat.vocabulary.pipeline import default_name
 from tests.conftest import run_cli
 
 WIDTH = 80

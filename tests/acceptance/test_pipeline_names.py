@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from syncbeat import lease as protocol
+from syncbeat.store import protocol
 from tests.acceptance.outcomes import fails, output
 from tests.conftest import execute, run_cli, table_rows
 

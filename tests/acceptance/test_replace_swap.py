@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import Syncbeat
-from syncbeat.defaults import SWAP_LOCK_TIMEOUT_SECONDS
-from syncbeat.destinations import swap
+from syncbeat.connectors.destinations import swap
+from syncbeat.vocabulary.defaults import SWAP_LOCK_TIMEOUT_SECONDS
 from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
 
 ROWS = 300

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from syncbeat.progress import Snapshot
+from syncbeat.engine.progress import Snapshot
 from tests.acceptance.outcomes import fails, has_table, only_job, output
 from tests.conftest import execute, run_cli, table_rows
 

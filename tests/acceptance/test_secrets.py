@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from syncbeat.destinations import state as dest_state
+from syncbeat.connectors.destinations import state as dest_state
 from tests.acceptance.outcomes import fails, output, run_all
 from tests.conftest import PG_URL, execute, run_cli, table_rows
 

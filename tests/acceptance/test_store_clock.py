@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from syncbeat import PipelineSpec, Syncbeat, clock
-from syncbeat import lease as protocol
-from syncbeat.store import jobs, workers
+from syncbeat import PipelineSpec, Syncbeat
+from syncbeat.store import clock, jobs, protocol, workers
 from tests.conftest import execute, run_cli, syncbeat_command, table_rows
 
 TTL = 2.0

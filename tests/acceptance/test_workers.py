@@ -24,13 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, Syncbeat
-from syncbeat import lease as protocol
-from syncbeat.checkpoint import Checkpoint
-from syncbeat.destinations import state as dest_state
-from syncbeat.errors import LeaseLost
-from syncbeat.lease import Lease, Owner
-from syncbeat.models import EventView
+from syncbeat.connectors.destinations import state as dest_state
+from syncbeat.service.models import EventView
+from syncbeat.store import protocol
+from syncbeat.store.protocol import Lease, Owner
 from syncbeat.store.schema import jobs
+from syncbeat.vocabulary.checkpoint import Checkpoint
+from syncbeat.vocabulary.errors import LeaseLost
 from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from syncbeat import Syncbeat
-from syncbeat import lease as protocol
 from syncbeat.api import create_app
+from syncbeat.store import protocol
 from tests.conftest import FreshDatabases
 
 TOKEN = "api-test-token-Zq3"
@@ -99,7 +99,7 @@ def sb(store: str) -> Iterator[Syncbeat]:
 @pytest.fixture
 def app(sb: Syncbeat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     # The tests' SQLite files are in tmp_path: the operator's data directory, for the API
-    # and for the jobs these tests run in this process (syncbeat.allowlist). Relative
+    # and for the jobs these tests run in this process (syncbeat.connectors.allowlist). Relative
     # paths (sqlite:///s.db) are made there too.
     monkeypatch.setenv("SYNCBEAT_DATA_DIRS", str(tmp_path))
     monkeypatch.chdir(tmp_path)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from syncbeat.api import create_app
 from syncbeat.api.auth import COOKIE_NAME, session_value
-from syncbeat.errors import ConfigError
+from syncbeat.vocabulary.errors import ConfigError
 
 from .conftest import TOKEN, assert_error, make_client, sqlite_only
 

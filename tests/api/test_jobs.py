@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from syncbeat import Syncbeat, clock
-from syncbeat.store import jobs
+from syncbeat import Syncbeat
+from syncbeat.store import clock, jobs
 from tests.conftest import table_rows
 
 from .conftest import assert_error, claim, pipeline_body, source_table, sqlite_only

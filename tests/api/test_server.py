@@ -16,7 +16,7 @@ from anyio.from_thread import BlockingPortal
 from syncbeat import Syncbeat
 from syncbeat.api import auth, create_app
 from syncbeat.cli import serve as serve_command
-from syncbeat.worker import WorkerSettings
+from syncbeat.service.worker import WorkerSettings
 from tests.conftest import FreshDatabases, free_port, syncbeat_command
 
 from .conftest import AUTH, TOKEN, assert_error, make_client, pipeline_body

@@ -18,12 +18,11 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from syncbeat import PipelineSpec, Syncbeat
-from syncbeat import lease as protocol
 from syncbeat.api import create_app
 from syncbeat.api.auth import COOKIE_NAME
 from syncbeat.api.dashboard import STATES, stale
-from syncbeat.models import JobView
-from syncbeat.store import jobs
+from syncbeat.service.models import JobView
+from syncbeat.store import jobs, protocol
 from tests.api.conftest import make_client
 
 TOKEN = "pages-test-token-4d2"

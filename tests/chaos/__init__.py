@@ -7,5 +7,5 @@
 * ``protocol``: the lease protocol from the events and the destination state rows;
 * ``runner``: one run, its summary line, and the command line;
 * ``test_chaos``: the CI short mode; ``test_findings``: the bugs it found, pinned;
-  ``test_faults``: the fault-injection hook (``syncbeat.faults``).
+  ``test_faults``: the fault-injection hook (``syncbeat.connectors.faults``).
 """

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from syncbeat import Syncbeat
-from syncbeat.destinations import state as dest_state
-from syncbeat.models import EventView, JobView
+from syncbeat.connectors.destinations import state as dest_state
+from syncbeat.service.models import EventView, JobView
 from tests.acceptance.test_workers import assert_one_owner_at_a_time
 
 

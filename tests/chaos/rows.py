@@ -2,11 +2,11 @@
 
 Each side is summed up per range of source keys: a row count and an MD5 of the range's
 rows in key order, each row written in one canonical text form whatever the database
-(the forms :func:`syncbeat.compare.normalise` gives: decimals to their scale,
+(the forms :func:`syncbeat.engine.compare.normalise` gives: decimals to their scale,
 timestamps to the microsecond, booleans as 0/1, text prefixed by its length, NULL as
 ``N``). PostgreSQL and MariaDB compute it themselves, so a million rows are summed up
 in seconds. The rows of a range whose summaries differ are then read, normalised by
-:func:`~syncbeat.compare.normalise`, and compared key by key: lost, duplicated,
+:func:`~syncbeat.engine.compare.normalise`, and compared key by key: lost, duplicated,
 changed and extra rows are counted, and the first few shown.
 
 Ranges are bounded queries, not keyset pages: a destination without a key may hold a
@@ -23,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat import typemap
-from syncbeat.compare import normalise
+from syncbeat.connectors import typemap
+from syncbeat.engine.compare import normalise
 from tests.chaos.data import COLUMNS, KEY
 
 RANGE = 10_000

@@ -5,7 +5,7 @@ have reached a point of their progress, not at a wall-clock time: the same seed 
 the same fault at the same stage of the syncs on a fast machine and on a slow one, and
 every fault lands while there is still work to hit. Faults inside the workers (transient
 errors, lost commit answers, hangs) are drawn by each worker process from a seed of its
-own, derived from the run's (see :mod:`syncbeat.faults`).
+own, derived from the run's (see :mod:`syncbeat.connectors.faults`).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from syncbeat import faults
-from syncbeat.errors import ConfigError
-from syncbeat.retry import is_transient
+from syncbeat.connectors import faults
+from syncbeat.connectors.failures import is_transient
+from syncbeat.vocabulary.errors import ConfigError
 
 
 def _enable(monkeypatch: pytest.MonkeyPatch, config: dict[str, object] | str) -> None:

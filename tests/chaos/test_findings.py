@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
-from syncbeat import lease as protocol
-from syncbeat.runner import run_claimed
+from syncbeat.engine.runner import run_claimed
+from syncbeat.store import protocol
 from syncbeat.store.schema import jobs
 from tests.acceptance.test_workers import (
     Workers,

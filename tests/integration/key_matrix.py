@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from syncbeat.compare import normalise
+from syncbeat.engine.compare import normalise
 from tests.integration.type_matrix import float4
 
 D = Decimal

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
-from syncbeat.compare import normalise
+from syncbeat.engine.compare import normalise
 from tests.conftest import table_rows
 
 ROWS = 2_400

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from syncbeat.compare import rows_in_key_order
+from syncbeat.engine.compare import rows_in_key_order
 from tests.conftest import execute
 
 PG = pytest.mark.postgres

@@ -24,11 +24,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat, metrics
-from syncbeat import lease as protocol
-from syncbeat.checkpoint import Checkpoint
-from syncbeat.destinations import state as dest_state
-from syncbeat.errors import LeaseLost
-from syncbeat.lease import Lease
+from syncbeat.connectors.destinations import state as dest_state
+from syncbeat.store import protocol
+from syncbeat.store.protocol import Lease
+from syncbeat.vocabulary.checkpoint import Checkpoint
+from syncbeat.vocabulary.errors import LeaseLost
 from tests.conftest import FreshDatabases, free_port, run_cli, syncbeat_command
 
 ROWS = 2_000

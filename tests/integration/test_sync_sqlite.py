@@ -119,7 +119,7 @@ def test_replace_finish_tried_again_after_a_lost_commit_answer_changes_nothing(
     """The swap of a replace-mode job committed, but its answer was lost: the runner
     tries the finishing step again. That try must see the work done, not fail the job
     on a staging table that is no longer there."""
-    from syncbeat.destinations import SqlDestination
+    from syncbeat.connectors.destinations import SqlDestination
     from syncbeat.store.schema import jobs
 
     _source(sqlite_url, 300)

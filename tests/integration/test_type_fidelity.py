@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
-from syncbeat import PipelineSpec, Syncbeat, conversions
+from syncbeat import PipelineSpec, Syncbeat
+from syncbeat.connectors import conversions
 from tests.integration.type_matrix import COLUMNS, ENGINES, ROWS, JsonValue, Refused, json_value
 
 # -- creating and reading tables with the drivers ---------------------------------------

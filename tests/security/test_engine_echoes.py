@@ -81,7 +81,7 @@ def test_a_traceback_logged_for_an_internal_error_is_redacted(
 ) -> None:
     """What a worker logs when a job crashes inside syncbeat (its traceback) repeats the
     exception's message, which may hold a value a URL's variable stood for."""
-    from syncbeat import urls
+    from syncbeat.vocabulary import urls
 
     monkeypatch.setenv("SYNCBEAT_SECRET_DB", SECRET)
     written = ("postgresql://app@db.example/${SYNCBEAT_SECRET_DB}", "sqlite:///d.db")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from syncbeat import local_infile
-from syncbeat.errors import UntrustedServerError
+from syncbeat.connectors import local_infile
+from syncbeat.vocabulary.errors import UntrustedServerError
 from tests.acceptance.outcomes import fails, has_table, job_of
 from tests.conftest import execute, run_cli, table_rows
 from tests.security.fake_servers import fake_mysql, swapping_proxy

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import cast
 
-from syncbeat.changes import noticed
-from syncbeat.sources import SqlSource
+from syncbeat.connectors.sources import SqlSource
+from syncbeat.engine.changes import noticed
 
 
 def _source(dialect: str, table: str | None = "items") -> SqlSource:

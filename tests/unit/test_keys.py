@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncbeat import keys
-from syncbeat.checkpoint import Checkpoint
+from syncbeat.connectors import keys
+from syncbeat.vocabulary.checkpoint import Checkpoint
 
 
 @given(st.floats(allow_nan=False) | st.floats(width=32, allow_nan=False))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncbeat.pipeline import default_name
+from syncbeat.vocabulary.pipeline import default_name
 
 
 def test_default_names_are_readable_stable_and_apart() -> None:

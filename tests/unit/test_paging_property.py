@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncbeat import paging
-from syncbeat.errors import KeyColumnError
-from syncbeat.sources.sql import SqlSource
+from syncbeat.connectors import paging
+from syncbeat.connectors.sources.sql import SqlSource
+from syncbeat.vocabulary.errors import KeyColumnError
 
 # Small domains, so that leading key columns repeat a lot (the case where a wrong
 # composite comparison skips or repeats rows). "Z" < "a" < "b" in both Python and

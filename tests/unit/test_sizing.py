@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncbeat.sizing import BatchSizer
+from syncbeat.engine.sizing import BatchSizer
 
 
 def test_grows_towards_the_target_duration_at_most_four_times_per_batch() -> None:

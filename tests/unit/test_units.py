@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncbeat import checkpoint, progress, retry, urls
-from syncbeat.checkpoint import Checkpoint
-from syncbeat.errors import (
+from syncbeat.connectors import failures as retry
+from syncbeat.engine import progress
+from syncbeat.vocabulary import checkpoint, urls
+from syncbeat.vocabulary.checkpoint import Checkpoint
+from syncbeat.vocabulary.errors import (
     ConfigError,
     ConnectionUrlError,
     DestinationError,
@@ -24,7 +26,7 @@ from syncbeat.errors import (
     SyncbeatError,
     TransientError,
 )
-from syncbeat.pipeline import PipelineSpec, default_name
+from syncbeat.vocabulary.pipeline import PipelineSpec, default_name
 
 # -- urls ---------------------------------------------------------------------------------
 

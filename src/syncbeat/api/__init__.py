@@ -6,6 +6,6 @@ directly.
 
 from __future__ import annotations
 
-from .app import create_app
+from syncbeat.api.app import create_app
 
 __all__ = ["create_app"]

@@ -12,15 +12,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .. import __version__
-from ..allowlist import Allowlist
-from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES
-from ..service import Syncbeat
-from . import dashboard, docs, errors, health, jobs, metrics, pipelines, workers
-from .auth import TOKEN_ENV, resolve_token
-from .guard import RequestGuard
-from .hosts import HostPolicy
-from .throttle import SignInThrottle
+from syncbeat import __version__
+from syncbeat.api import dashboard, docs, errors, health, jobs, metrics, pipelines, workers
+from syncbeat.api.auth import TOKEN_ENV, resolve_token
+from syncbeat.api.guard import RequestGuard
+from syncbeat.api.hosts import HostPolicy
+from syncbeat.api.throttle import SignInThrottle
+from syncbeat.connectors.allowlist import Allowlist
+from syncbeat.service.facade import Syncbeat
+from syncbeat.vocabulary.defaults import BODY_TIMEOUT, MAX_BODY_BYTES
 
 _DESCRIPTION = f"""\
 Pipelines, jobs, their progress and events, and workers, over one job store: the same

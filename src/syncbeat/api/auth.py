@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..errors import ConfigError
-from .errors import ApiError
+from syncbeat.api.errors import ApiError
+from syncbeat.vocabulary.errors import ConfigError
 
 TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # noqa: S105 (a variable's name, not a password)
 """The environment variable that holds the API's bearer token."""

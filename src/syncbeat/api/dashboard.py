@@ -23,10 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..errors import JobNotFound
-from ..lease import STATUSES
-from ..models import JobView
-from .auth import (
+from syncbeat.api.auth import (
     COOKIE_NAME,
     is_authorized,
     is_server_token,
@@ -34,10 +31,13 @@ from .auth import (
     server_token,
     session_value,
 )
-from .deps import SyncbeatDep
-from .jobs import MAX_ID
-from .policy import inline_hash, page_policy
-from .throttle import SignInThrottle
+from syncbeat.api.deps import SyncbeatDep
+from syncbeat.api.jobs import MAX_ID
+from syncbeat.api.policy import inline_hash, page_policy
+from syncbeat.api.throttle import SignInThrottle
+from syncbeat.service.models import JobView
+from syncbeat.store.protocol import STATUSES
+from syncbeat.vocabulary.errors import JobNotFound
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ..service import Syncbeat
-from .errors import ApiError
+from syncbeat.api.errors import ApiError
+from syncbeat.service.facade import Syncbeat
 
 
 def get_syncbeat(request: Request) -> Syncbeat:

@@ -18,7 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from .auth import require_auth
+from syncbeat.api.auth import require_auth
 
 ASSET_PREFIX = "/docs/assets/"
 

@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import (
+from syncbeat.api.limits import BodyRefused
+from syncbeat.vocabulary.errors import (
     ConfigError,
     InvalidTransition,
     JobBusy,
@@ -36,7 +37,6 @@ from ..errors import (
     SyncbeatError,
     TransientError,
 )
-from .limits import BodyRefused
 
 log = logging.getLogger(__name__)
 

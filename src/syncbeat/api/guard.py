@@ -21,11 +21,11 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .auth import COOKIE_NAME, TOKEN_ENV, Credential, bearer_of, credential
-from .errors import error_response
-from .hosts import HostPolicy, split_host
-from .limits import BodyReader, BodyRefused, too_large
-from .policy import SECURITY_HEADERS
+from syncbeat.api.auth import COOKIE_NAME, TOKEN_ENV, Credential, bearer_of, credential
+from syncbeat.api.errors import error_response
+from syncbeat.api.hosts import HostPolicy, split_host
+from syncbeat.api.limits import BodyReader, BodyRefused, too_large
+from syncbeat.api.policy import SECURITY_HEADERS
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from .. import __version__
-from ..errors import SyncbeatError
-from .deps import SyncbeatDep, reject_unknown_query
-from .errors import ApiError, responses
+from syncbeat import __version__
+from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
+from syncbeat.api.errors import ApiError, responses
+from syncbeat.vocabulary.errors import SyncbeatError
 
 log = logging.getLogger(__name__)
 

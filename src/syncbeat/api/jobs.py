@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from ..models import EventView, JobView
-from ..pipeline import NAME_PATTERN
-from .auth import require_auth
-from .deps import SyncbeatDep, reject_unknown_query
-from .errors import AUTHED, responses
+from syncbeat.api.auth import require_auth
+from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
+from syncbeat.api.errors import AUTHED, responses
+from syncbeat.service.models import EventView, JobView
+from syncbeat.vocabulary.pipeline import NAME_PATTERN
 
 router = APIRouter(
     tags=["jobs"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from .. import metrics as exposition
-from .auth import require_auth
-from .deps import SyncbeatDep, reject_unknown_query
-from .errors import AUTHED, responses
+from syncbeat import metrics as exposition
+from syncbeat.api.auth import require_auth
+from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
+from syncbeat.api.errors import AUTHED, responses
 
 router = APIRouter(
     tags=["server"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]

@@ -7,14 +7,14 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import defaults
-from ..allowlist import API, Allowlist
-from ..models import JobView, PipelineView
-from ..pipeline import NAME_PATTERN, Mode, parse_spec
-from ..service import Syncbeat
-from .auth import require_auth
-from .deps import SyncbeatDep, reject_unknown_query
-from .errors import AUTHED, responses
+from syncbeat.api.auth import require_auth
+from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
+from syncbeat.api.errors import AUTHED, responses
+from syncbeat.connectors.allowlist import API, Allowlist
+from syncbeat.service.facade import Syncbeat
+from syncbeat.service.models import JobView, PipelineView
+from syncbeat.vocabulary import defaults
+from syncbeat.vocabulary.pipeline import NAME_PATTERN, Mode, parse_spec
 
 router = APIRouter(
     tags=["pipelines"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]

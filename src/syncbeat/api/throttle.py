@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from ..defaults import SIGN_IN_FAILURES, SIGN_IN_WINDOW
+from syncbeat.vocabulary.defaults import SIGN_IN_FAILURES, SIGN_IN_WINDOW
 
 MAX_TRACKED_CLIENTS = 10_000
 """Addresses remembered at once; past that the one that failed longest ago is forgotten,

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from ..models import WorkerView
-from .auth import require_auth
-from .deps import SyncbeatDep, reject_unknown_query
-from .errors import AUTHED, responses
+from syncbeat.api.auth import require_auth
+from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
+from syncbeat.api.errors import AUTHED, responses
+from syncbeat.service.models import WorkerView
 
 router = APIRouter(
     tags=["workers"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 import traceback
 
-from ..errors import ConfigError, SyncbeatError
-
 # Importing the command modules registers their commands, in the order --help lists them.
-from . import foreground, jobs, pipelines, serve, workers  # noqa: F401  (registration)
-from .app import app, settings
-from .foreground import HardStop
+from syncbeat.cli import foreground, jobs, pipelines, serve, workers  # noqa: F401  (registration)
+from syncbeat.cli.app import app, settings
+from syncbeat.cli.foreground import HardStop
+from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
 
 __all__ = ["app", "main"]
 
@@ -18,7 +17,7 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point: library errors become a message and an exit status, never a
     traceback (unless --debug). Usage errors are Typer's: exit status 2."""
-    from . import render
+    from syncbeat.cli import render
 
     try:
         app()

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import __version__, defaults
-from ..service import Syncbeat
-from . import render
+from syncbeat import __version__
+from syncbeat.cli import render
+from syncbeat.service.facade import Syncbeat
+from syncbeat.vocabulary import defaults
 
 app = typer.Typer(
     help="Copy tables between databases in checkpointed, crash-safe batches.\n\n"

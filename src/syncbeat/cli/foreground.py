@@ -9,16 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import defaults
-from .. import demo as demo_data
-from ..compare import summarise
-from ..hooks import RunHooks
-from ..pipeline import PipelineSpec
-from ..runner import Outcome
-from ..service import Syncbeat
-from . import render
-from .app import app, client
-from .options import (
+from syncbeat.cli import render
+from syncbeat.cli.app import app, client
+from syncbeat.cli.options import (
     BatchOpt,
     FromOpt,
     KeyOpt,
@@ -30,6 +23,13 @@ from .options import (
     ToTableOpt,
     pipeline_spec,
 )
+from syncbeat.engine.compare import summarise
+from syncbeat.engine.hooks import RunHooks
+from syncbeat.engine.runner import Outcome
+from syncbeat.service import demo as demo_data
+from syncbeat.service.facade import Syncbeat
+from syncbeat.vocabulary import defaults
+from syncbeat.vocabulary.pipeline import PipelineSpec
 
 
 class HardStop(BaseException):

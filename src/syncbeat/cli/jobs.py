@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ..lease import STATUSES
-from . import render
-from .app import app, client, job_app
-from .options import JobId, JsonOpt
+from syncbeat.cli import render
+from syncbeat.cli.app import app, client, job_app
+from syncbeat.cli.options import JobId, JsonOpt
+from syncbeat.store.protocol import STATUSES
 
 
 def _known_status(value: str | None) -> str | None:

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import defaults
-from ..allowlist import Allowlist
-from ..destinations import MODES
-from ..pipeline import PipelineSpec, default_dest_table, default_name, parse_spec
+from syncbeat.connectors.allowlist import Allowlist
+from syncbeat.connectors.destinations import MODES
+from syncbeat.vocabulary import defaults
+from syncbeat.vocabulary.pipeline import PipelineSpec, default_dest_table, default_name, parse_spec
 
 
 def _spec(**fields: Any) -> PipelineSpec:
@@ -102,7 +102,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the REST API'
 
 JobId = Annotated[int, typer.Argument(help="Job id (see `syncbeat jobs`).")]
 
-# What pipelines saved through the API may reach (syncbeat.allowlist): the same three
+# What pipelines saved through the API may reach (syncbeat.connectors.allowlist): the same three
 # options on `serve` (checked when such a pipeline is saved) and `worker` (when it runs).
 SecretPrefixOpt = Annotated[
     str | None,

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from .. import defaults
-from . import render
-from .app import client, pipeline_app
-from .options import (
+from syncbeat.cli import render
+from syncbeat.cli.app import client, pipeline_app
+from syncbeat.cli.options import (
     BatchOpt,
     FromOpt,
     JsonOpt,
@@ -21,6 +20,7 @@ from .options import (
     ToTableOpt,
     pipeline_spec,
 )
+from syncbeat.vocabulary import defaults
 
 
 @pipeline_app.command("add")

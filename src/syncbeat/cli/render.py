@@ -21,8 +21,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..models import EventView, JobView, PipelineView, WorkerView
-from ..progress import Snapshot
+from syncbeat.engine.progress import Snapshot
+from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 
-from ..defaults import BODY_TIMEOUT, MAX_BODY_BYTES, MIN_PUBLIC_TOKEN_LENGTH
-from ..errors import ConfigError
-from . import render
-from .app import app, client
-from .options import DataDirOpt, SecretPrefixOpt, SecretVarOpt, allowlist
+from syncbeat.cli import render
+from syncbeat.cli.app import app, client
+from syncbeat.cli.options import DataDirOpt, SecretPrefixOpt, SecretVarOpt, allowlist
+from syncbeat.vocabulary.defaults import BODY_TIMEOUT, MAX_BODY_BYTES, MIN_PUBLIC_TOKEN_LENGTH
+from syncbeat.vocabulary.errors import ConfigError
 
 # The API's auth.TOKEN_ENV, without importing FastAPI here; a variable's name, no secret.
 _TOKEN_ENV = "SYNCBEAT_API_TOKEN"  # noqa: S105
@@ -143,7 +143,7 @@ def serve(
     token = _token(host)
     import uvicorn
 
-    from ..api import create_app
+    from syncbeat.api import create_app
 
     sb = client()
     url = _url(host, port)

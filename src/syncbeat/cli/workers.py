@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from .. import defaults
-from . import render
-from .app import app, client, settings
-from .foreground import HardStop
-from .options import DataDirOpt, JsonOpt, SecretPrefixOpt, SecretVarOpt, allowlist
+from syncbeat.cli import render
+from syncbeat.cli.app import app, client, settings
+from syncbeat.cli.foreground import HardStop
+from syncbeat.cli.options import DataDirOpt, JsonOpt, SecretPrefixOpt, SecretVarOpt, allowlist
+from syncbeat.vocabulary import defaults
 
 
 @app.command()
@@ -98,8 +98,8 @@ def worker(
     Jobs of pipelines saved through the API expand only the ${VAR} and open only the
     SQLite files that --secret-prefix, --secret-var and --data-dir allow.
     """
-    from .. import metrics
-    from ..worker import WorkerSettings
+    from syncbeat import metrics
+    from syncbeat.service.worker import WorkerSettings
 
     if not settings.debug:
         logging.getLogger("syncbeat").setLevel(logging.INFO)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .schema import job_events, jobs, metadata, pipelines, workers
-from .store import Store
+from syncbeat.store.schema import job_events, jobs, metadata, pipelines, workers
+from syncbeat.store.store import Store
 
 __all__ = ["Store", "job_events", "jobs", "metadata", "pipelines", "workers"]

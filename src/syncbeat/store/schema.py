@@ -1,6 +1,6 @@
 """The job store's tables (SQLAlchemy Core).
 
-Times are epoch seconds from the store's clock (see :mod:`syncbeat.clock`).
+Times are epoch seconds from the store's clock (see :mod:`syncbeat.store.clock`).
 The lease lives on the job row: ``owner``, ``lease_epoch`` (the fencing token, bumped by
 every claim), ``lease_expires_at``, ``heartbeat_at`` and ``attempt``.
 """
@@ -26,12 +26,12 @@ pipelines = sa.Table(
     "pipelines",
     metadata,
     sa.Column("name", sa.String(200), primary_key=True),
-    # The pipeline definition (see syncbeat.pipeline.PipelineSpec), URLs masked or ${VAR}.
+    # The pipeline definition (syncbeat.vocabulary.pipeline.PipelineSpec), URLs masked or ${VAR}.
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     # Who saved it: "operator" (the CLI, the library) or "api" (a token holder, whose
-    # ${VAR} and files are limited by the workers' allowlist: syncbeat.allowlist). A row
+    # ${VAR} and files are limited by the workers' allowlist: syncbeat.connectors.allowlist). A row
     # that says neither, or an older one, is treated as the API's: the safe side.
     sa.Column("origin", sa.String(16), nullable=False, server_default="api"),
 )

@@ -13,8 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from .. import clock, retry, urls
-from ..errors import StoreError, SyncbeatError
+from syncbeat.connectors import failures as retry
+from syncbeat.store import clock
+from syncbeat.vocabulary import urls
+from syncbeat.vocabulary.errors import StoreError, SyncbeatError
 
 log = logging.getLogger(__name__)
 

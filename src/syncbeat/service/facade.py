@@ -1,0 +1,367 @@
+"""The public library surface: every CLI command (and later every REST endpoint) is one
+call of a :class:`Syncbeat` method. Nothing is decided in the skins."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncbeat.connectors import allowlist
+from syncbeat.engine.hooks import RunHooks
+from syncbeat.engine.runner import Outcome, run_claimed
+from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
+from syncbeat.service.worker import Worker, WorkerSettings
+from syncbeat.store import (
+    Store,
+    catalog,
+    clock,
+    control,
+    events,
+    job_events,
+    jobs,
+    pipelines,
+    protocol,
+    workers,
+)
+from syncbeat.store.protocol import Owner
+from syncbeat.store.schema import OPEN_STATUSES
+from syncbeat.vocabulary import defaults, urls
+from syncbeat.vocabulary.errors import (
+    InvalidTransition,
+    JobBusy,
+    JobNotFound,
+    PipelineNotFound,
+)
+from syncbeat.vocabulary.pipeline import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+def store_url(url: str | None = None) -> str:
+    return url or os.environ.get("SYNCBEAT_STORE") or defaults.STORE_URL
+
+
+class Syncbeat:
+    """A handle on one job store."""
+
+    def __init__(self, store: str | Store | None = None) -> None:
+        self.store = store if isinstance(store, Store) else Store(store_url(store))
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    # -- pipelines ------------------------------------------------------------------
+
+    def save_pipeline(
+        self, spec: PipelineSpec, *, exists: bool | None = None, origin: str = allowlist.OPERATOR
+    ) -> PipelineView:
+        """Create or update a pipeline. A literal password is refused (it is never stored,
+        so no job could use it).
+
+        ``exists=False`` only creates (PipelineExists if the name is taken),
+        ``exists=True`` only updates (PipelineNotFound if there is none). ``origin``
+        says who wrote it: ``"api"`` limits what its jobs may reach (syncbeat.connectors.allowlist),
+        also when it replaces a pipeline the operator saved."""
+        catalog.refuse_literal_passwords(spec)
+        return self._save_pipeline(spec, exists, origin=origin)
+
+    def _save_pipeline(
+        self,
+        spec: PipelineSpec,
+        exists: bool | None,
+        *,
+        to_run_now: bool = False,
+        origin: str = allowlist.OPERATOR,
+    ) -> PipelineView:
+        try:
+            with self.store.begin() as conn:
+                if to_run_now:
+                    catalog.refuse_if_unrunnable(conn, spec)
+                catalog.write(conn, spec, exists, origin)
+        except sa.exc.IntegrityError:
+            # Another caller created it between our look and our insert.
+            if exists is not False:
+                return self._save_pipeline(spec, exists, to_run_now=to_run_now, origin=origin)
+            raise catalog.exists_error(spec.name) from None
+        return self.pipeline(spec.name)
+
+    def pipeline(self, name: str) -> PipelineView:
+        with self.store.begin() as conn:
+            row = (
+                conn.execute(sa.select(pipelines).where(pipelines.c.name == name))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise PipelineNotFound(
+                f"There is no pipeline named {name!r}.",
+                hint="`syncbeat pipeline list` shows the pipelines.",
+            )
+        return PipelineView.from_row(row)
+
+    def pipeline_spec(self, name: str) -> PipelineSpec:
+        view = self.pipeline(name)
+        return PipelineSpec(**view.model_dump(exclude={"created_at", "updated_at", "origin"}))
+
+    def pipelines(self) -> list[PipelineView]:
+        with self.store.begin() as conn:
+            rows = conn.execute(sa.select(pipelines).order_by(pipelines.c.name)).mappings().all()
+        return [PipelineView.from_row(r) for r in rows]
+
+    def remove_pipeline(self, name: str) -> None:
+        self.pipeline(name)
+        with self.store.begin() as conn:
+            running = conn.execute(
+                sa.select(jobs.c.id).where(jobs.c.pipeline == name, jobs.c.status == "running")
+            ).first()
+            if running:
+                raise InvalidTransition(
+                    f"Pipeline {name!r} has a running job ({running.id}).",
+                    hint=f"Cancel it first: syncbeat job cancel {running.id}",
+                )
+            conn.execute(pipelines.delete().where(pipelines.c.name == name))
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def _row(self, conn: sa.Connection, job_id: int) -> Any:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        if row is None:
+            raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
+        return row
+
+    def open_job(self, pipeline: str) -> int | None:
+        """The pipeline's unfinished job (queued, running, paused or failed), if any."""
+        with self.store.begin() as conn:
+            return conn.execute(
+                sa.select(jobs.c.id).where(
+                    jobs.c.pipeline == pipeline, jobs.c.status.in_(OPEN_STATUSES)
+                )
+            ).scalar()
+
+    def enqueue(self, pipeline: str, *, spec: PipelineSpec | None = None) -> JobView:
+        """Queue a full sync of the pipeline; an unfinished job is requeued instead of
+        starting over, so its checkpoint is kept."""
+        spec = spec or self.pipeline_spec(pipeline)
+        try:
+            return self._enqueue(pipeline, spec)
+        except sa.exc.IntegrityError:
+            # Another process queued the pipeline's one open job between our look and our
+            # insert (the partial unique index refused ours): take that job as the answer.
+            return self._enqueue(pipeline, spec)
+
+    def _enqueue(self, pipeline: str, spec: PipelineSpec) -> JobView:
+        existing = self.open_job(pipeline)
+        if existing is not None and self._same_target(existing, spec):
+            job = self.job(existing, events=0)
+            if job.status in ("paused", "failed"):
+                return self.resume(existing)
+            return job
+        with self.store.begin() as conn:
+            now = clock.now()
+            job_id = conn.execute(
+                jobs.insert()
+                .values(
+                    uid=uuid.uuid4().hex,
+                    pipeline=pipeline,
+                    kind="full",
+                    status="queued",
+                    spec=spec.stored().model_dump(),
+                    max_attempts=spec.max_attempts,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(jobs.c.id)
+            ).scalar_one()
+            events.record(conn, job_id, events.CREATED, "full sync queued")
+        return self.job(job_id, events=0)
+
+    def _same_target(self, job_id: int, spec: PipelineSpec) -> bool:
+        """Whether the unfinished job copies what ``spec`` describes.
+
+        Resuming a job under a changed definition would apply its checkpoint to other
+        data. A job that never committed a batch (say it failed on a mistyped host) is
+        simply replaced by a new one: the corrected command just works. A job with
+        progress is kept, and the change refused with a way out.
+        """
+        with self.store.begin() as conn:
+            return catalog.keep_or_supersede(conn, job_id, spec)
+
+    def job(self, job_id: int, *, events: int = 20) -> JobView:
+        with self.store.begin() as conn:
+            row = self._row(conn, job_id)
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return JobView.from_row(row, now, self.events(job_id, limit=events) if events else None)
+
+    @staticmethod
+    def _job_filter(status: str | None, pipeline: str | None) -> list[sa.ColumnElement[bool]]:
+        where = []
+        if status:
+            where.append(jobs.c.status == status)
+        if pipeline:
+            where.append(jobs.c.pipeline == pipeline)
+        return where
+
+    def jobs(
+        self,
+        *,
+        status: str | None = None,
+        pipeline: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobView]:
+        query = (
+            sa.select(jobs)
+            .where(*self._job_filter(status, pipeline))
+            .order_by(jobs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.store.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return [JobView.from_row(r, now) for r in rows]
+
+    def count_jobs(self, *, status: str | None = None, pipeline: str | None = None) -> int:
+        """How many jobs :meth:`jobs` pages through with the same filters."""
+        query = (
+            sa.select(sa.func.count()).select_from(jobs).where(*self._job_filter(status, pipeline))
+        )
+        with self.store.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def job_counts(self, *, pipeline: str | None = None) -> dict[str, int]:
+        """How many jobs are in each status: every status, 0 included, in the order of
+        ``lease.STATUSES``."""
+        query = (
+            sa.select(jobs.c.status, sa.func.count())
+            .where(*self._job_filter(None, pipeline))
+            .group_by(jobs.c.status)
+        )
+        with self.store.begin() as conn:
+            found = {status: int(n) for status, n in conn.execute(query).all()}
+        return {status: found.get(status, 0) for status in protocol.STATUSES}
+
+    def events(
+        self, job_id: int, *, limit: int = 100, after_id: int | None = None
+    ) -> list[EventView]:
+        """The job's events, oldest first: its most recent ``limit``, or, to follow a job,
+        the first ``limit`` after the event ``after_id``. An unknown job is an error."""
+        query = sa.select(job_events).where(job_events.c.job_id == job_id)
+        if after_id is None:
+            query = query.order_by(job_events.c.id.desc())
+        else:
+            query = query.where(job_events.c.id > after_id).order_by(job_events.c.id)
+        with self.store.begin() as conn:
+            self._row(conn, job_id)
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        ordered = reversed(rows) if after_id is None else rows
+        return [EventView.from_row(r) for r in ordered]
+
+    # -- pause, resume, cancel ------------------------------------------------------------
+
+    def _request(self, job_id: int, action: str) -> JobView:
+        while True:
+            with self.store.begin() as conn:
+                if control.request(conn, job_id, action):
+                    break
+            # The job changed between our read and our write: decide again.
+        return self.job(job_id, events=0)
+
+    def pause(self, job_id: int) -> JobView:
+        return self._request(job_id, "pause")
+
+    def resume(self, job_id: int) -> JobView:
+        return self._request(job_id, "resume")
+
+    def cancel(self, job_id: int) -> JobView:
+        return self._request(job_id, "cancel")
+
+    # -- running ----------------------------------------------------------------------
+
+    def run_job(
+        self,
+        job_id: int,
+        hooks: RunHooks | None = None,
+        *,
+        spec: PipelineSpec | None = None,
+        owner: Owner | None = None,
+    ) -> tuple[JobView, Outcome]:
+        """Claim one job and run it in this process until it ends or stops cleanly.
+
+        A job held by a live lease elsewhere raises JobBusy. A job whose owner was a
+        process on this machine that no longer exists is taken over at once (its lease
+        is void; fencing makes that safe even if we were wrong).
+        """
+        owner = owner or Owner.here("sync")
+        job = self.job(job_id, events=0)
+        if job.status in ("paused", "failed"):
+            job = self.resume(job_id)
+        if job.status not in ("queued", "running"):
+            raise InvalidTransition(
+                f"Job {job_id} is {job.status}; there is nothing to run.",
+                hint=f"Start a new job: syncbeat run {job.pipeline}",
+            )
+        spec = spec or PipelineSpec(**self._job_spec(job_id))
+        dead = []
+        if job.status == "running" and job.owner:
+            previous = Owner.parse(job.owner)
+            if previous is not None and previous.is_dead_here():
+                dead.append(job.owner)
+        with self.store.begin() as conn:
+            claimed = protocol.claim(
+                conn, str(owner), spec.lease_ttl, job_id=job_id, dead_owners=dead
+            )
+        if claimed is None:
+            raise JobBusy(
+                f"Job {job_id} is running in {job.owner} (heartbeat "
+                f"{job.heartbeat_age_seconds or 0:.0f}s ago).",
+                hint="Wait for it, or stop that process; a dead process's job is taken "
+                "over once its lease expires.",
+            )
+        outcome = run_claimed(self.store, claimed, spec, hooks or RunHooks())
+        return self.job(job_id, events=0), outcome
+
+    def _job_spec(self, job_id: int) -> dict[str, Any]:
+        with self.store.begin() as conn:
+            return dict(self._row(conn, job_id)["spec"])
+
+    def sync(
+        self, spec: PipelineSpec, hooks: RunHooks | None = None, *, named_by_default: bool = False
+    ) -> tuple[JobView, Outcome]:
+        """Save the pipeline and run a full sync in the foreground, resuming its
+        unfinished job if there is one.
+
+        A literal password is accepted here: this process holds it for the run (the
+        store keeps it masked, so only a rerun of the same command can resume). With
+        ``named_by_default``, ``spec.name`` is the default name, and a pipeline that an
+        earlier version saved under its older default name is resumed when it copies
+        exactly this (see :func:`syncbeat.store.catalog.name_by_default`)."""
+        # A URL that cannot work (bad syntax, unknown driver, unset ${VAR}) is a usage
+        # error: say so before anything is saved or a job is created.
+        urls.check(spec.source_url)
+        urls.check(spec.dest_url)
+        if named_by_default:
+            with self.store.begin() as conn:
+                spec = spec.model_copy(update={"name": catalog.name_by_default(conn, spec)})
+        self._save_pipeline(spec, None, to_run_now=True)
+        job = self.enqueue(spec.name, spec=spec)
+        return self.run_job(job.id, hooks, spec=spec)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def worker(self, settings: WorkerSettings | None = None) -> Worker:
+        """A worker on this store; call ``run()`` on it (blocks) and ``stop()`` to drain."""
+        return Worker(self.store, settings)
+
+    def workers(self, *, include_stopped: bool = False) -> list[WorkerView]:
+        query = sa.select(workers).order_by(workers.c.started_at)
+        if not include_stopped:
+            query = query.where(workers.c.stopped_at.is_(None))
+        with self.store.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+            now = conn.execute(sa.select(clock.now())).scalar_one()
+        return [WorkerView.from_row(r, now) for r in rows]
