@@ -10,7 +10,7 @@ from syncbeat.engine.runner import Outcome
 from syncbeat.service.facade import Syncbeat
 from syncbeat.service.models import EventView, JobView, PipelineView
 from syncbeat.store import Store
-from syncbeat.store.protocol import Lease, Owner
+from syncbeat.store.owners import Owner
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import (
     ConfigError,
@@ -28,6 +28,7 @@ from syncbeat.vocabulary.errors import (
     SyncbeatError,
     TransientError,
 )
+from syncbeat.vocabulary.lease import Lease
 from syncbeat.vocabulary.pipeline import PipelineSpec
 
 try:

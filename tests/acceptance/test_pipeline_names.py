@@ -93,7 +93,7 @@ def test_a_pipeline_saved_under_the_old_default_name_keeps_resuming(
         batch_size=10,
     )
     job, outcome = sb.sync(spec, _after_one_batch())
-    assert outcome.status == "queued" and 0 < job.rows_done < ROWS
+    assert outcome.status == "released" and 0 < job.rows_done < ROWS
     sb.close()
 
     # As an earlier version wrote it, without --name: it resumes that pipeline's job.
@@ -127,7 +127,7 @@ def test_a_refused_sync_leaves_the_stored_pipeline_as_it_was(
         batch_size=10,
     )
     job, outcome = sb.sync(spec, _after_one_batch())
-    assert outcome.status == "queued"
+    assert outcome.status == "released"
     before = sb.pipeline("orders")
     sb.close()
 

@@ -139,7 +139,7 @@ def test_source_columns_change_before_a_resume(
     store_url: str, source: str, sqlite_url2: str, change: str
 ) -> None:
     status, _ = _run_until_first_batch(store_url, source, sqlite_url2, lambda: None, stop=True)
-    assert status == "queued"  # stopped after batch 1, to be resumed
+    assert status == "released"  # stopped after batch 1, to be resumed
     statements, said = CHANGES[change]
     execute(source, *statements)
 

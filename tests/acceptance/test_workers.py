@@ -27,10 +27,11 @@ from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.service.models import EventView
 from syncbeat.store import protocol
-from syncbeat.store.protocol import Lease, Owner
+from syncbeat.store.owners import Owner
 from syncbeat.store.schema import jobs
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import LeaseLost
+from syncbeat.vocabulary.lease import Lease
 from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

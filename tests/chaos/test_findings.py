@@ -31,6 +31,7 @@ from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
 from syncbeat.engine.runner import run_claimed
 from syncbeat.store import protocol
 from syncbeat.store.schema import jobs
+from syncbeat.vocabulary.lease import Lease
 from tests.acceptance.test_workers import (
     Workers,
     assert_same_rows,
@@ -161,7 +162,7 @@ def test_a_runner_taken_over_before_it_wrote_logs_nothing_but_its_lease_lost(
     job_id = _queue(sb, sqlite_url, sqlite_url2)
     spec = sb.pipeline_spec("p")
 
-    def expire_and_claim(owner: str) -> protocol.Lease:
+    def expire_and_claim(owner: str) -> Lease:
         with sb.store.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(lease_expires_at=0))
             lease = protocol.claim(conn, owner, spec.lease_ttl)

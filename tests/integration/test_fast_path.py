@@ -117,7 +117,7 @@ def test_an_interrupted_append_resumes_without_a_duplicate(
     progress = []
     hooks = RunHooks(should_stop=lambda: len(progress) > 3, on_progress=progress.append)
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "append"), hooks)
-    assert outcome.status == "queued"
+    assert outcome.status == "released"
     assert 0 < job.rows_done < ROWS
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "append"))
     assert outcome.status == "completed", outcome.message

@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from syncbeat import PipelineSpec, RunHooks, Syncbeat, metrics
+from syncbeat import PipelineSpec, RunHooks, Syncbeat, counters, exposition
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.store import protocol
-from syncbeat.store.protocol import Lease
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import LeaseLost
+from syncbeat.vocabulary.lease import Lease
 from tests.conftest import FreshDatabases, free_port, run_cli, syncbeat_command
 
 ROWS = 2_000
@@ -87,7 +87,7 @@ class Counters:
     def read() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in metrics.REGISTRY.collect()
+            for family in counters.REGISTRY.collect()
             for s in family.samples
         }
 
@@ -311,7 +311,7 @@ def test_exposition_has_every_job_state_and_the_store_gauges(
     claim_as_frozen_worker(sb, stale, ttl=0.2)
     wait_for("the frozen worker's lease to expire", lambda: lease_expired(sb, stale))
 
-    body, content_type = metrics.exposition(sb)
+    body, content_type = exposition.exposition(sb)
     waited = time.monotonic() - claimed_at
 
     assert content_type.startswith("text/plain; version=0.0.4")
@@ -339,7 +339,7 @@ def test_a_store_that_is_gone_reports_store_down_and_the_counters_still(
     try:
         sb.close()
         _pg_server.drop(pg_url)
-        body, _ = metrics.exposition(sb)
+        body, _ = exposition.exposition(sb)
     finally:
         sb.close()
     families = parse(body.decode())

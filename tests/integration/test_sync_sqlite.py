@@ -80,7 +80,7 @@ def test_source_without_key_falls_back_to_offset_paging_with_a_warning(
     messages: list[str] = []
     hooks = RunHooks(should_stop=lambda: next(stops, False), on_message=messages.append)
     job, outcome = sb.sync(spec, hooks)
-    assert outcome.status == "queued"  # stopped after two batches
+    assert outcome.status == "released"  # stopped after two batches
     job, outcome = sb.sync(spec)
     assert outcome.status == "completed", outcome.message
     assert _all_rows(sqlite_url2, "log") == _all_rows(sqlite_url, "log")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncbeat.connectors import failures as retry
-from syncbeat.engine import progress
+from syncbeat.connectors import engines, failures
+from syncbeat.engine import progress, retry
 from syncbeat.vocabulary import checkpoint, urls
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import (
@@ -94,7 +94,7 @@ def test_a_query_parameter_secret_stays_whole_and_out_of_errors(
     url = "postgresql://db/shop?password=${SB_UNIT_PW}"
     assert urls.parse(urls.resolve(url)).query["password"] == "se&cret=x"
     with pytest.raises(ConnectionUrlError) as caught:
-        urls.create_engine("postgresql://db:notaport/shop?password=${SB_UNIT_PW}")
+        engines.create_engine("postgresql://db:notaport/shop?password=${SB_UNIT_PW}")
     assert "cret" not in caught.value.message and "${SB_UNIT_PW}" in caught.value.message
 
 
@@ -119,7 +119,7 @@ def test_resolve_names_a_missing_variable(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_check_rejects_urls_that_cannot_work(url: str, words: list[str]) -> None:
     with pytest.raises(ConnectionUrlError) as caught:
-        urls.check(url)
+        engines.check(url)
     for word in words:
         assert word in caught.value.message
     assert caught.value.hint
@@ -128,14 +128,14 @@ def test_check_rejects_urls_that_cannot_work(url: str, words: list[str]) -> None
 def test_check_accepts_good_urls_without_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SB_UNIT_PASS", "x")
     # Hosts that do not exist: nothing is connected, so nothing fails.
-    urls.check("postgresql://app:${SB_UNIT_PASS}@no-such-host.invalid/shop")
-    urls.check("mysql://app:lit@no-such-host.invalid/shop")
-    urls.check("sqlite://")
+    engines.check("postgresql://app:${SB_UNIT_PASS}@no-such-host.invalid/shop")
+    engines.check("mysql://app:lit@no-such-host.invalid/shop")
+    engines.check("sqlite://")
 
 
 def test_a_masked_password_is_refused_with_a_hint() -> None:
     with pytest.raises(ConnectionUrlError) as caught:
-        urls.create_engine("postgresql://app:***@db/shop")
+        engines.create_engine("postgresql://app:***@db/shop")
     assert caught.value.hint is not None and "${VAR}" in caught.value.hint
 
 
@@ -288,7 +288,7 @@ def test_percent_never_exceeds_100() -> None:
     ],
 )
 def test_is_transient(exc: BaseException, transient: bool) -> None:
-    assert retry.is_transient(exc) is transient
+    assert failures.is_transient(exc) is transient
 
 
 def test_retrying_retries_transient_errors_then_succeeds() -> None:

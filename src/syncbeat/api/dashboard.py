@@ -36,8 +36,9 @@ from syncbeat.api.jobs import MAX_ID
 from syncbeat.api.policy import inline_hash, page_policy
 from syncbeat.api.throttle import SignInThrottle
 from syncbeat.service.models import JobView
-from syncbeat.store.protocol import STATUSES
+from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.errors import JobNotFound
+from syncbeat.vocabulary.status import RUNNING, WATCH_ORDER
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,11 +50,9 @@ _LOGIN_CSS = (_HERE / "static" / "login.css").read_text()
 _LOGIN_CSP = page_policy(style_sources=[inline_hash(_LOGIN_CSS)])
 templates = Jinja2Templates(directory=_HERE / "templates")
 
-STATES = STATUSES
+STATES = WATCH_ORDER
 """The statuses in the order the counts show them: what needs watching first."""
 
-PAGE_SIZE = 50
-"""Jobs in the table, newest first."""
 
 _EVENTS_SHOWN = 50
 _CHART_EVENTS = 1000
@@ -97,7 +96,7 @@ def _rows(job: JobView) -> str:
 
 
 def _eta(job: JobView) -> str:
-    if job.status != "running" or job.stale:
+    if job.status != RUNNING or job.stale:
         return "–"
     return "unknown" if job.eta_seconds is None else _duration(job.eta_seconds)
 
@@ -267,7 +266,7 @@ def jobs_page(
     if not is_authorized(request):
         return _login_page(request, next_url=_here(request))
     shown = status if status in STATES else None
-    jobs = sb.jobs(status=shown, limit=PAGE_SIZE)
+    jobs = sb.jobs(status=shown, limit=defaults.DASHBOARD_PAGE_SIZE)
     total = sb.count_jobs(status=shown)
     return templates.TemplateResponse(
         request,
@@ -277,7 +276,7 @@ def jobs_page(
             "counts": sb.job_counts(),
             "states": STATES,
             "status": shown,
-            "limit": PAGE_SIZE,
+            "limit": defaults.DASHBOARD_PAGE_SIZE,
             "summary": f"newest {len(jobs)} of {total:,}" if total > len(jobs) else "",
             "workers": sb.workers(),
         },
@@ -337,4 +336,4 @@ def static(name: str) -> Response:
     return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
-__all__ = ["PAGE_SIZE", "STATES", "router", "stale"]
+__all__ = ["STATES", "router", "stale"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
@@ -12,6 +12,7 @@ from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
 from syncbeat.api.errors import AUTHED, responses
 from syncbeat.service.models import EventView, JobView
 from syncbeat.vocabulary.pipeline import NAME_PATTERN
+from syncbeat.vocabulary.status import JobStatus
 
 router = APIRouter(
     tags=["jobs"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]
@@ -21,7 +22,6 @@ router = APIRouter(
 # fail to bind it rather than find nothing).
 MAX_ID = 2**31 - 1
 
-Status = Literal["queued", "running", "completed", "failed", "paused", "cancelled"]
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]
 
 
@@ -37,7 +37,7 @@ class JobPage(BaseModel):
 @router.get("/jobs", responses=responses(*AUTHED))
 def list_jobs(
     sb: SyncbeatDep,
-    status: Annotated[Status | None, Query(description="Only jobs in this status.")] = None,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     pipeline: Annotated[
         str | None,
         Query(pattern=NAME_PATTERN, max_length=200, description="Only this pipeline's jobs."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from syncbeat import metrics as exposition
+from syncbeat import exposition
 from syncbeat.api.auth import require_auth
 from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
 from syncbeat.api.errors import AUTHED, responses

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncbeat.api.auth import require_auth
 from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
 from syncbeat.api.errors import AUTHED, responses
-from syncbeat.connectors.allowlist import API, Allowlist
+from syncbeat.connectors.allowlist import Allowlist
 from syncbeat.service.facade import Syncbeat
 from syncbeat.service.models import JobView, PipelineView
 from syncbeat.vocabulary import defaults
-from syncbeat.vocabulary.pipeline import NAME_PATTERN, Mode, parse_spec
+from syncbeat.vocabulary.pipeline import NAME_PATTERN, Mode, Origin, parse_spec
 
 router = APIRouter(
     tags=["pipelines"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]
@@ -52,7 +52,7 @@ class PipelineFields(BaseModel):
         description="Destination table. Default: the source table's name, without its "
         "schema; needed with source_query.",
     )
-    mode: Mode = Field(cast(Mode, defaults.MODE), description="How rows are written.")
+    mode: Mode = Field(Mode(defaults.MODE), description="How rows are written.")
     batch_size: int | None = Field(
         None, ge=1, le=1_000_000, description="Rows per batch. None: adaptive."
     )
@@ -86,7 +86,7 @@ def _save(sb: Syncbeat, allowed: Allowlist, fields: dict[str, Any], exists: bool
     saved; the pipeline is then the API's, also when it replaces the operator's."""
     spec = parse_spec(fields)
     allowed.check_pipeline(spec.source_url, spec.dest_url)
-    return sb.save_pipeline(spec, exists=exists, origin=API)
+    return sb.save_pipeline(spec, exists=exists, origin=Origin.API)
 
 
 @router.get("/pipelines", responses=responses(*AUTHED))

@@ -13,11 +13,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.defaults import SIGN_IN_FAILURES, SIGN_IN_WINDOW
-
-MAX_TRACKED_CLIENTS = 10_000
-"""Addresses remembered at once; past that the one that failed longest ago is forgotten,
-so a flood of addresses costs a bounded amount of memory (about a megabyte)."""
 
 
 class SignInThrottle:
@@ -27,7 +24,7 @@ class SignInThrottle:
         self,
         failures: int = SIGN_IN_FAILURES,
         window: float = SIGN_IN_WINDOW,
-        max_clients: int = MAX_TRACKED_CLIENTS,
+        max_clients: int = defaults.MAX_TRACKED_CLIENTS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failures = failures

@@ -30,6 +30,7 @@ from syncbeat.service import demo as demo_data
 from syncbeat.service.facade import Syncbeat
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.pipeline import PipelineSpec
+from syncbeat.vocabulary.status import RunEnd
 
 
 class HardStop(BaseException):
@@ -80,15 +81,15 @@ def _run_foreground(
 
 
 def _report(job: Any, outcome: Outcome) -> int:
-    if outcome.status == "completed":
+    if outcome.status == RunEnd.COMPLETED:
         render.out.print(f"[green]Job {job.id} completed:[/green] {job.rows_done:,} rows.")
         return 0
-    if outcome.status == "queued":
+    if outcome.status == RunEnd.RELEASED:
         render.out.print(
             f"Job {job.id} stopped at row {job.rows_done:,}; run the same command again to resume."
         )
         return 130
-    if outcome.status in ("paused", "cancelled"):
+    if outcome.status in (RunEnd.PAUSED, RunEnd.CANCELLED):
         render.out.print(f"Job {job.id} {outcome.status} at row {job.rows_done:,}.")
         return 0
     render.err.print(f"[red]Job {job.id} {outcome.status}:[/red] {render.escape(outcome.message)}")
@@ -145,7 +146,7 @@ def demo(
         (directory / "dest.db").unlink(missing_ok=True)
     job, outcome = _run_foreground(sb, spec, None, "demo")
     code = _report(job, outcome)
-    if outcome.status == "completed":
+    if outcome.status == RunEnd.COMPLETED:
         cols = demo_data.columns()
         src = summarise(spec.source_url, demo_data.TABLE, ["id"], cols)
         dst = summarise(spec.dest_url, demo_data.TABLE, ["id"], cols)

@@ -9,7 +9,7 @@ import typer
 from syncbeat.cli import render
 from syncbeat.cli.app import app, client, job_app
 from syncbeat.cli.options import JobId, JsonOpt
-from syncbeat.store.protocol import STATUSES
+from syncbeat.vocabulary.status import WATCH_ORDER as STATUSES
 
 
 def _known_status(value: str | None) -> str | None:

@@ -7,9 +7,14 @@ from typing import Annotated, Any
 import typer
 
 from syncbeat.connectors.allowlist import Allowlist
-from syncbeat.connectors.destinations import MODES
 from syncbeat.vocabulary import defaults
-from syncbeat.vocabulary.pipeline import PipelineSpec, default_dest_table, default_name, parse_spec
+from syncbeat.vocabulary.pipeline import (
+    Mode,
+    PipelineSpec,
+    default_dest_table,
+    default_name,
+    parse_spec,
+)
 
 
 def _spec(**fields: Any) -> PipelineSpec:
@@ -47,7 +52,7 @@ ToTableOpt = Annotated[
     typer.Option("--to-table", help="Destination table. Default: the source table's name."),
 ]
 ModeOpt = Annotated[
-    str, typer.Option("--mode", "-m", help=f"How rows are written: {', '.join(MODES)}.")
+    str, typer.Option("--mode", "-m", help=f"How rows are written: {', '.join(Mode)}.")
 ]
 BatchOpt = Annotated[
     int | None,

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from syncbeat.engine.progress import Snapshot
 from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
+from syncbeat.vocabulary.status import CANCELLED, COMPLETED, FAILED, PAUSED, QUEUED, RUNNING
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -107,12 +108,12 @@ def _when(value: dt.datetime | None) -> str:
 
 
 _STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "failed": "red",
-    "queued": "yellow",
-    "paused": "magenta",
-    "cancelled": "dim",
+    COMPLETED: "green",
+    RUNNING: "cyan",
+    FAILED: "red",
+    QUEUED: "yellow",
+    PAUSED: "magenta",
+    CANCELLED: "dim",
     "stale": "bold red",
 }
 
@@ -128,7 +129,7 @@ def job_status(job: JobView) -> Text:
 
 
 def _eta(job: JobView) -> str:
-    return duration(job.eta_seconds) if job.status == "running" and not job.stale else "–"
+    return duration(job.eta_seconds) if job.status == RUNNING and not job.stale else "–"
 
 
 WIDE = 110

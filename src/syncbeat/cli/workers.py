@@ -98,7 +98,7 @@ def worker(
     Jobs of pipelines saved through the API expand only the ${VAR} and open only the
     SQLite files that --secret-prefix, --secret-var and --data-dir allow.
     """
-    from syncbeat import metrics
+    from syncbeat import exposition
     from syncbeat.service.worker import WorkerSettings
 
     if not settings.debug:
@@ -126,7 +126,7 @@ def worker(
         w.stop()
 
     # Before the worker registers: a port in use stops it with nothing written.
-    server = None if metrics_port is None else metrics.serve(sb, metrics_port, metrics_host)
+    server = None if metrics_port is None else exposition.serve(sb, metrics_port, metrics_host)
     old = {sig: signal.signal(sig, drain) for sig in signals}
     try:
         render.err.print(f"Worker {w.name} on {sb.store.masked_url}, concurrency {concurrency}.")

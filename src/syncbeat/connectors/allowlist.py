@@ -24,8 +24,6 @@ from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.errors import ConnectionUrlError, NotAllowedError
 
 # Who saved a pipeline (the store's pipelines.origin).
-OPERATOR = "operator"
-API = "api"
 
 PREFIX_ENV = "SYNCBEAT_SECRET_PREFIX"
 VARS_ENV = "SYNCBEAT_SECRET_VARS"

@@ -1,28 +1,19 @@
-"""What is worth retrying, and the backoff for it.
+"""What a driver's error means: worth retrying, or a message and a hint for a person.
 
-tenacity does the waiting; syncbeat decides what is transient: a lost connection, a
-timeout, a deadlock, a serialization failure, a busy SQLite file. Everything else (bad
-SQL, a missing table, a wrong password, a type mismatch) fails at once, because a retry
-cannot fix it and would only delay the message a person needs.
+syncbeat decides what is transient (the backoff is :mod:`syncbeat.engine.retry`'s): a
+lost connection, a timeout, a deadlock, a serialization failure, a busy SQLite file.
+Everything else (bad SQL, a missing table, a wrong password, a type mismatch) fails at
+once, because a retry cannot fix it and would only delay the message a person needs.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 
 import sqlalchemy as sa
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from syncbeat.connectors import hints
-from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.errors import (
     DestinationError,
     SourceError,
@@ -139,30 +130,6 @@ def classify(
     if is_transient(exc):
         return TransientError(f"Transient error {doing}: {detail}")
     return kind(f"Error {doing}: {detail}", hint=hints.for_driver_error(sqlstate, errno, detail))
-
-
-def retrying(
-    max_retries: int,
-    on_retry: Callable[[int, BaseException, float], None],
-    *,
-    initial: float = defaults.RETRY_INITIAL_SECONDS,
-    maximum: float = defaults.RETRY_MAX_SECONDS,
-) -> Retrying:
-    """A tenacity policy: exponential backoff with jitter, only on transient errors."""
-
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        if exc is not None:
-            on_retry(state.attempt_number, exc, wait)
-
-    return Retrying(
-        stop=stop_after_attempt(max_retries + 1),
-        wait=wait_exponential_jitter(multiplier=initial, max=maximum),
-        retry=retry_if_exception(is_transient),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 def as_driver_error(exc: Exception, statement: str) -> sa.exc.DBAPIError:

@@ -43,14 +43,35 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from syncbeat.vocabulary.errors import ConfigError, TransientError
 
 ENV = "SYNCBEAT_FAULTS"
-POINTS = ("source_read", "dest_write", "dest_ack")
-"""Where the engine calls :func:`strike`."""
+
+
+class Point(StrEnum):
+    """Every place the engine calls :func:`strike`: the production code names a point
+    here and nothing else, so what a test can break is all in this list."""
+
+    SOURCE_READ = "source_read"
+    DEST_WRITE = "dest_write"
+    DEST_ACK = "dest_ack"
+    # replace mode's swap, after each of its statements (swap.POINTS gives their order)
+    SWAP_SWAPPING = "swap.swapping"
+    SWAP_LOCK_TIMEOUT = "swap.lock_timeout"
+    SWAP_DROP_TARGET = "swap.drop_target"
+    SWAP_DROP_OLD = "swap.drop_old"
+    SWAP_RENAME = "swap.rename"
+    SWAP_DROP_RENAMED = "swap.drop_renamed"
+    SWAP_COMMITTED = "swap.committed"
+    SWAP_DONE = "swap.done"
+
+
+POINTS = (Point.SOURCE_READ, Point.DEST_WRITE, Point.DEST_ACK)
+"""The points where a plan's chances draw faults; the others are only places to crash."""
 
 
 class InjectedFault(TransientError):
@@ -98,7 +119,7 @@ _plan: _Plan | None = None
 _lock = threading.Lock()
 
 
-def strike(point: str) -> None:
+def strike(point: Point) -> None:
     """Maybe fail, freeze (or, at a source read, hang) here, as the test asked. Off:
     a no-op."""
     if not _enabled:
@@ -115,13 +136,13 @@ def _current() -> _Plan:
         return _plan
 
 
-def _strike(plan: _Plan, point: str) -> None:
+def _strike(plan: _Plan, point: Point) -> None:
     if point == plan.kill_at:
         _record(plan, f"kill {point}")
         os.kill(os.getpid(), signal.SIGKILL)
     if point not in POINTS:
         return
-    if point == "source_read" and plan.rng.random() < plan.hang:
+    if point == Point.SOURCE_READ and plan.rng.random() < plan.hang:
         _record(plan, "hang")
         time.sleep(plan.hang_seconds)
         return

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncbeat.connectors.sources import SqlSource
-from syncbeat.connectors.sources.sql import ESTIMATE_ABOVE
-
-ESTIMATE_SLACK = 0.1
-"""The share of a table its estimated row count may be off by without meaning anything."""
+from syncbeat.vocabulary import defaults
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,7 @@ def _estimated(source: SqlSource, count: int) -> bool:
     return (
         source.dialect == "postgresql"
         and source.table_name is not None
-        and (count >= ESTIMATE_ABOVE)
+        and (count >= defaults.ESTIMATE_ABOVE)
     )
 
 
@@ -47,7 +44,7 @@ def noticed(
         return None  # a count failed: nothing to compare
     slack = 0
     if _estimated(source, at_start) or _estimated(source, at_end):
-        slack = int(ESTIMATE_SLACK * max(at_start, at_end))
+        slack = int(defaults.ESTIMATE_SLACK * max(at_start, at_end))
     if abs(at_end - at_start) <= slack and abs(rows_done - at_end) <= slack:
         return None
     return Noticed(

@@ -18,8 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat.connectors import keys, paging, typemap
-from syncbeat.vocabulary import urls
+from syncbeat.connectors import engines, keys, paging, typemap
 
 
 def normalise(value: Any) -> Any:
@@ -97,7 +96,7 @@ def rows_in_key_order(
 
 
 def summarise(url: str, table: str, key: Sequence[str], columns: Sequence[str]) -> TableSummary:
-    engine = urls.create_engine(url)
+    engine = engines.create_engine(url)
     try:
         digest = hashlib.sha256()
         count = 0

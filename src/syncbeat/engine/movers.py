@@ -25,11 +25,12 @@ from syncbeat.connectors.destinations import SqlDestination, collisions
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.connectors.destinations.bulk import pg_stage, pg_upsert_from
 from syncbeat.connectors.failures import as_driver_error, classify
+from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import FLOAT4
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.sources.sql import pg_regclass
 from syncbeat.connectors.statements import Statements
-from syncbeat.vocabulary import urls
+from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.checkpoint import Checkpoint, Key
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,11 @@ class Mover:
     adaptive batch (``first_batch`` rows, at most ``max_batch``)."""
 
     name = ""
-    first_batch = 5_000
-    max_batch = 20_000
+    """The mover's name in the `plan` event (its ``path``)."""
+    describe = ""
+    """What it does, in the `plan` event's message."""
+    first_batch = defaults.ROW_BATCH_FIRST
+    max_batch = defaults.ROW_BATCH_MAX
 
     def __init__(
         self,
@@ -68,9 +72,17 @@ class Mover:
         self.uid, self.epoch, self.fenced = uid, epoch, fenced
         self.before_write = before_write  # the runner's "is the lease still ours?"
 
+    @staticmethod
+    def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
+        """Why this mover cannot serve these two ends, or None when it can."""
+        return None
+
+    def start(self, after: Key | None) -> None:
+        """Called once per run, before the first batch (after the checkpoint ``after``)."""
+
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         """Move the batch after ``before``: its rows and the destination state row commit
-        in one transaction."""
+        in one transaction, after :attr:`before_write` confirmed the lease."""
         raise NotImplementedError
 
 
@@ -78,10 +90,7 @@ class RowMover(Mover):
     """Any database to any database, through Python values."""
 
     name = "rows"
-    first_batch = 5_000
-    max_batch = 20_000
-    """Rows held in memory at once: about 1-2 KB each as Python objects, so a batch stays
-    within a few tens of MB whatever the table's size."""
+    describe = "generic path"
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         engine = self.source.engine
@@ -132,8 +141,9 @@ class PgCopyMover(Mover):
     """
 
     name = "pg-copy"
-    first_batch = 50_000  # no Python values: a batch this size takes a fraction of a second
-    max_batch = 1_000_000
+    describe = "PostgreSQL binary COPY pass-through"
+    first_batch = defaults.COPY_BATCH_FIRST
+    max_batch = defaults.COPY_BATCH_MAX
 
     def __init__(
         self,
@@ -144,8 +154,11 @@ class PgCopyMover(Mover):
         epoch: int,
         *,
         fenced: bool = True,
+        before_write: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(source, dest, statements, uid, epoch, fenced=fenced)
+        super().__init__(
+            source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write
+        )
         self.columns = [c.name for c in source.columns]
         self.key = list(source.key)
         self.src_table = _identifier(source.table_name or "")
@@ -261,7 +274,7 @@ class PgCopyMover(Mover):
         src_engine, dst_engine = self.source.engine, self.dest.engine
         with src_engine.connect() as sconn, self.statements.track(src_engine, sconn):
             scur = sconn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
+            faults.strike(Point.SOURCE_READ)  # tests only: a no-op unless SYNCBEAT_FAULTS is set
             bound = self._bound(scur, before.last_key, batch_size)
             if bound is None:
                 return Moved(0, before, False)
@@ -272,6 +285,7 @@ class PgCopyMover(Mover):
             copy_out = sql.SQL(
                 "COPY (SELECT {c} FROM {t} WHERE {w} AND ({k}) <= ({m})) TO STDOUT (FORMAT BINARY)"
             ).format(c=cols, t=self.src_table, w=where, k=self._key_list(), m=marks)
+            self.before_write()
             try:
                 with dst_engine.begin() as dconn, self.statements.track(dst_engine, dconn):
                     dcur = dconn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -294,18 +308,16 @@ class PgCopyMover(Mover):
                         dconn, self.uid, self.epoch, before, after
                     ):
                         raise _AlreadyWritten
-                    faults.strike("dest_write")  # tests only: fails before the commit
-                faults.strike("dest_ack")  # tests only: fails after it (its answer lost)
+                    faults.strike(Point.DEST_WRITE)  # tests only: fails before the commit
+                faults.strike(Point.DEST_ACK)  # tests only: fails after it (its answer lost)
             except _AlreadyWritten:
                 pass
         return Moved(after.rows_done - before.rows_done, after, more)
 
 
-RELAY_CHUNK = 8192
-"""Bytes gathered before one write into the destination's COPY. libpq hands COPY data
-out one row at a time and psycopg sends each write at once, so a write per row costs
-more than the row. Small chunks (libpq's own buffer size) keep both servers streaming;
-measured on 1M rows: per row 4.1 s, 8 KB 3.5 s, 64 KB 3.8 s, 1 MB 5.1 s."""
+MOVERS: tuple[type[Mover], ...] = (PgCopyMover, RowMover)
+"""Every way to move batches, fastest first: the first that fits both ends is chosen.
+RowMover fits any pair, so the list always ends in a choice."""
 
 
 def choose_mover(
@@ -319,12 +331,15 @@ def choose_mover(
     before_write: Callable[[], None],
 ) -> tuple[Mover, str]:
     """The fastest mover for these two ends, and why it was chosen (the `plan` event)."""
-    unfit = PgCopyMover.unfit(source, dest)
-    if unfit is None:
-        mover: Mover = PgCopyMover(source, dest, statements, uid, epoch, fenced=fenced)
-        return mover, "PostgreSQL binary COPY pass-through"
-    mover = RowMover(source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write)
-    return mover, f"generic path ({unfit})"
+    passed: list[str] = []
+    for kind in MOVERS:
+        unfit = kind.unfit(source, dest)
+        if unfit is not None:
+            passed.append(unfit)
+            continue
+        mover = kind(source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write)
+        return mover, kind.describe + "".join(f" ({why})" for why in passed)
+    raise AssertionError("RowMover fits every pair")
 
 
 def _relay(out: Any, inp: Any) -> None:
@@ -333,7 +348,7 @@ def _relay(out: Any, inp: Any) -> None:
     for block in out:
         pending.append(block)
         size += len(block)
-        if size >= RELAY_CHUNK:
+        if size >= defaults.RELAY_CHUNK:
             inp.write(b"".join(pending))
             pending.clear()
             size = 0

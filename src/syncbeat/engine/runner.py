@@ -17,46 +17,45 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from syncbeat import counters as metrics
+from syncbeat import counters
 from syncbeat.connectors import allowlist
 from syncbeat.connectors.destinations import SqlDestination
 from syncbeat.connectors.destinations import state as dest_state
-from syncbeat.connectors.failures import classify, is_transient, retrying
+from syncbeat.connectors.failures import classify, is_transient
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.statements import Statements
 from syncbeat.engine import changes, drift
-from syncbeat.engine.heartbeat import Heartbeat
 from syncbeat.engine.hooks import RunHooks
-from syncbeat.engine.movers import Moved, Mover, PgCopyMover, choose_mover
+from syncbeat.engine.liveness import Heartbeat, Watchdog
+from syncbeat.engine.movers import Moved, Mover, choose_mover
 from syncbeat.engine.progress import Progress
+from syncbeat.engine.retry import retrying
 from syncbeat.engine.sizing import BatchSizer
-from syncbeat.engine.watchdog import Stuck, Watchdog
 from syncbeat.store import Store, events, protocol
-from syncbeat.store.protocol import Lease
-from syncbeat.vocabulary import urls
+from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.checkpoint import Checkpoint
-from syncbeat.vocabulary.errors import Interrupted, LeaseLost, SyncbeatError, TransientError
-from syncbeat.vocabulary.pipeline import PipelineSpec
+from syncbeat.vocabulary.errors import (
+    Interrupted,
+    LeaseLost,
+    Requested,
+    Stuck,
+    SyncbeatError,
+    TransientError,
+)
+from syncbeat.vocabulary.lease import Lease
+from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
+from syncbeat.vocabulary.status import JobStatus, Request, RunEnd
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-STORE_RETRIES = 8
-"""Tries of a store write that failed transiently (a failover) before the run gives up."""
-
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # completed, failed, paused, cancelled, queued (given back), lease_lost
+    """How a run in this process ended, and the message it left."""
+
+    status: RunEnd
     message: str = ""
-
-
-class _Requested(SyncbeatError):
-    """The user asked to pause or cancel."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(f"{status} on request")
-        self.status = status
 
 
 class Runner:
@@ -66,20 +65,9 @@ class Runner:
         self.source: SqlSource | None = None
         self.dest: SqlDestination | None = None
         self.statements = Statements()
-        self.watchdog = Watchdog(
-            lease,
-            spec.batch_timeout,
-            self.statements,
-            self._in_store,
-            lambda exc: self.heartbeat.lost(exc),
-        )
+        self.watchdog = Watchdog(lease, spec.batch_timeout, self.statements, self._in_store)
         self.heartbeat = Heartbeat(
-            store,
-            lease,
-            spec.heartbeat_interval,
-            watchdog=self.watchdog.check,
-            watchdog_period=spec.batch_timeout / 4,
-            enabled=hooks.checkpoints,
+            store, lease, spec.heartbeat_interval, watchdog=self.watchdog, enabled=hooks.checkpoints
         )
         self.mover: Mover
         self.watch: drift.Watch
@@ -89,12 +77,12 @@ class Runner:
         as the lease is certainly ours. A lost connection must not fail the job: every
         write is fenced, so trying again after a commit whose answer was lost is safe."""
         wait = 0.05
-        for tries in range(1, STORE_RETRIES + 1):
+        for tries in range(1, defaults.STORE_RETRIES + 1):
             try:
                 with self.store.begin() as conn:
                     return write(conn)
             except sa.exc.DBAPIError as exc:
-                if not is_transient(exc) or tries == STORE_RETRIES:
+                if not is_transient(exc) or tries == defaults.STORE_RETRIES:
                     raise
                 log.warning(
                     "store write failed (%s), trying again",
@@ -122,7 +110,7 @@ class Runner:
 
         def write(conn: sa.Connection) -> None:
             if fenced:
-                protocol.update(conn, self.lease)  # raises LeaseLost; the insert rolls back
+                protocol.check_fence(conn, self.lease)  # raises LeaseLost; the insert rolls back
             events.record(
                 conn,
                 self.lease.job_id,
@@ -136,24 +124,18 @@ class Runner:
         self._in_store(write)
 
     def _end(
-        self, status: str, message: str, *, error: str | None = None, give_back: bool = False
+        self, end: RunEnd, message: str, *, error: str | None = None, give_back: bool = False
     ) -> Outcome:
-        kind = {"queued": events.RELEASED}.get(status, status)
+        """Finish the lease, leaving the job as ``end`` says (a released job is queued
+        again); the protocol records the event."""
         message, error = self.redact(message), error and self.redact(error)
-
-        def write(conn: sa.Connection) -> None:
-            protocol.finish(conn, self.lease, status, error=error, give_back_attempt=give_back)
-            events.record(
-                conn,
-                self.lease.job_id,
-                kind,
-                message,
-                epoch=self.lease.epoch,
-                owner=self.lease.owner,
+        status = JobStatus.QUEUED if end == RunEnd.RELEASED else JobStatus(end)
+        self._in_store(
+            lambda conn: protocol.finish(
+                conn, self.lease, status, message, error=error, give_back_attempt=give_back
             )
-
-        self._in_store(write)
-        return Outcome(status, message)
+        )
+        return Outcome(end, message)
 
     def run(self) -> Outcome:
         try:
@@ -161,13 +143,13 @@ class Runner:
                 try:
                     return self._run()
                 except Interrupted as exc:
-                    return self._end("queued", str(exc), give_back=True)
-                except _Requested as req:
-                    return self._end(req.status, f"{req.status} on request")
+                    return self._end(RunEnd.RELEASED, str(exc), give_back=True)
+                except Requested as req:
+                    return self._end(RunEnd(req.status), f"{req.status} on request")
                 except LeaseLost:
                     raise
                 except SyncbeatError as exc:
-                    return self._end("failed", str(exc), error=str(exc))
+                    return self._end(RunEnd.FAILED, str(exc), error=str(exc))
                 except Exception as exc:
                     log.error(
                         "internal error: %s",
@@ -176,12 +158,12 @@ class Runner:
                     )
                     first = (str(exc).splitlines() or [""])[0]  # SQL and values follow
                     message = f"Internal error: {type(exc).__name__}: {first}"
-                    return self._end("failed", message, error=message)
+                    return self._end(RunEnd.FAILED, message, error=message)
         except Stuck as exc:
-            return Outcome("stuck", str(exc))
+            return Outcome(RunEnd.STUCK, str(exc))
         except LeaseLost as exc:
             if self.watchdog.stuck:  # it gave the job back: this run's writes are refused
-                return Outcome("stuck", self.watchdog.stuck_message)
+                return Outcome(RunEnd.STUCK, self.watchdog.stuck_message)
             log.warning(
                 "lease lost: %s", exc, extra={"action": "lease_lost", "job_id": self.lease.job_id}
             )
@@ -189,7 +171,7 @@ class Runner:
                 self._event(events.LEASE_LOST, str(exc), fenced=False)
             except Exception:  # the store may be what we lost
                 log.warning("could not record lease_lost", extra={"action": "lease_lost"})
-            return Outcome("lease_lost", str(exc))
+            return Outcome(RunEnd.LEASE_LOST, str(exc))
         finally:
             for end in (self.source, self.dest):
                 if end is not None:
@@ -197,7 +179,7 @@ class Runner:
 
     def _run(self) -> Outcome:
         spec, lease = self.spec, self.lease
-        if lease.origin != allowlist.OPERATOR:  # checked again here: the store may be edited
+        if lease.origin != Origin.OPERATOR:  # checked again here: the store may be edited
             (self.hooks.allowlist or allowlist.Allowlist.configured()).check_pipeline(
                 spec.source_url, spec.dest_url
             )
@@ -238,7 +220,7 @@ class Runner:
             self.hooks.on_message(f"Resuming job {lease.job_id} at row {checkpoint.rows_done:,}")
         if current.status != dest_state.RUNNING:
             self._finish_destination(checkpoint)
-            return self._end("completed", f"{checkpoint.rows_done:,} rows")
+            return self._end(RunEnd.COMPLETED, f"{checkpoint.rows_done:,} rows")
 
         self.watchdog.progress()
         total = source.count()
@@ -254,8 +236,7 @@ class Runner:
         progress = Progress(checkpoint.rows_done, total)
         self.hooks.on_progress(progress.snapshot())
         self.mover = mover = self._step("planning the batches", lambda: self._mover(source, dest))
-        if isinstance(mover, PgCopyMover):
-            self._step("planning the batches", lambda: mover.start(checkpoint.last_key))
+        self._step("planning the batches", lambda: mover.start(checkpoint.last_key))
         sizer = BatchSizer(spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch)
         more = True
         while more:
@@ -275,7 +256,7 @@ class Runner:
             self._event(events.SOURCE_CHANGED, said.message, said.data)
             self.hooks.on_message(f"warning: {said.message}")
         self._finish_destination(checkpoint)
-        return self._end("completed", f"{checkpoint.rows_done:,} rows")
+        return self._end(RunEnd.COMPLETED, f"{checkpoint.rows_done:,} rows")
 
     def _mover(self, source: SqlSource, dest: SqlDestination) -> Mover:
         """The fastest way to move batches between these two ends; the choice, and why,
@@ -290,8 +271,7 @@ class Runner:
             fenced=self.hooks.checkpoints,
             before_write=self.heartbeat.check,
         )
-        path = "pg-copy" if isinstance(mover, PgCopyMover) else "rows"
-        self._event(events.PLAN, why, {"path": path, "columns": self.watch.columns})
+        self._event(events.PLAN, why, {"path": mover.name, "columns": self.watch.columns})
         return mover
 
     def _retried(self, what: str, data: dict[str, Any], action: Callable[[int], T]) -> T:
@@ -305,7 +285,7 @@ class Runner:
             self.heartbeat.check()
             retries = attempt
             if "batch" in data:
-                metrics.batch_retried()
+                counters.batch_retried()
             message = self.redact(f"{what} try {attempt} failed, retrying in {wait:.1f}s: {exc}")
             self._event(events.RETRY, message, {**data, "attempt": attempt, "wait": wait})
             self.hooks.on_message(message)
@@ -348,8 +328,8 @@ class Runner:
         if self.hooks.should_stop():
             raise Interrupted("Stopped on request after the last committed batch.")
         requested = self.heartbeat.requested
-        if requested in ("pause", "cancel"):
-            raise _Requested("paused" if requested == "pause" else "cancelled")
+        if requested in (Request.PAUSE, Request.CANCEL):
+            raise Requested(Request(requested).done)
         self.watch.check()
 
     def _batch(self, before: Checkpoint, size: int) -> Moved:
@@ -365,19 +345,19 @@ class Runner:
         try:
             moved = self._retried(f"batch {number}", {"batch": number}, move)
         except LeaseLost as exc:
-            metrics.batch_ended("stuck" if isinstance(exc, Stuck) else "fenced")
+            counters.batch_ended("stuck" if isinstance(exc, Stuck) else "fenced")
             raise
         except TransientError as exc:
-            metrics.batch_ended("failed")
+            counters.batch_ended("failed")
             raise TransientError(
                 f"Batch {number} failed after {self.spec.batch_max_retries} retries: {exc.message}",
                 hint="The job keeps its checkpoint; run it again once the problem is fixed.",
             ) from None
         except Exception:
-            metrics.batch_ended("failed")
+            counters.batch_ended("failed")
             raise
         if moved.rows:  # zero rows: the read that found the source's end, not a batch
-            metrics.batch_committed(self.spec.name, moved.rows, time.monotonic() - tried_at)
+            counters.batch_committed(self.spec.name, moved.rows, time.monotonic() - tried_at)
         return moved
 
     def _finish_destination(self, checkpoint: Checkpoint) -> None:
@@ -398,5 +378,5 @@ class Runner:
 def run_claimed(store: Store, lease: Lease, spec: PipelineSpec, hooks: RunHooks) -> Outcome:
     """Run a job this process has claimed, to its end or to a clean stop."""
     outcome = Runner(store, lease, spec, hooks).run()
-    metrics.job_run_ended(outcome.status)
+    counters.job_run_ended(outcome.status)
     return outcome

@@ -1,42 +1,26 @@
-"""The public library surface: every CLI command (and later every REST endpoint) is one
-call of a :class:`Syncbeat` method. Nothing is decided in the skins."""
+"""The public library surface: every CLI command and every REST endpoint is one call of a
+:class:`Syncbeat` method. Nothing is decided in the skins, and no SQL is written here:
+reads are :mod:`syncbeat.store.queries`'s, writes :mod:`syncbeat.store.protocol`'s (jobs)
+and :mod:`syncbeat.store.catalog`'s (pipelines)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
-from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat.connectors import allowlist
+from syncbeat.connectors import engines
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome, run_claimed
 from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
 from syncbeat.service.worker import Worker, WorkerSettings
-from syncbeat.store import (
-    Store,
-    catalog,
-    clock,
-    control,
-    events,
-    job_events,
-    jobs,
-    pipelines,
-    protocol,
-    workers,
-)
-from syncbeat.store.protocol import Owner
-from syncbeat.store.schema import OPEN_STATUSES
-from syncbeat.vocabulary import defaults, urls
-from syncbeat.vocabulary.errors import (
-    InvalidTransition,
-    JobBusy,
-    JobNotFound,
-    PipelineNotFound,
-)
-from syncbeat.vocabulary.pipeline import PipelineSpec
+from syncbeat.store import Store, catalog, protocol, queries
+from syncbeat.store.owners import Owner
+from syncbeat.vocabulary import defaults
+from syncbeat.vocabulary.errors import InvalidTransition, JobBusy, PipelineNotFound
+from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
+from syncbeat.vocabulary.status import FAILED, PAUSED, QUEUED, RUNNING, Request
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +41,16 @@ class Syncbeat:
     # -- pipelines ------------------------------------------------------------------
 
     def save_pipeline(
-        self, spec: PipelineSpec, *, exists: bool | None = None, origin: str = allowlist.OPERATOR
+        self, spec: PipelineSpec, *, exists: bool | None = None, origin: str = Origin.OPERATOR
     ) -> PipelineView:
         """Create or update a pipeline. A literal password is refused (it is never stored,
         so no job could use it).
 
         ``exists=False`` only creates (PipelineExists if the name is taken),
-        ``exists=True`` only updates (PipelineNotFound if there is none). ``origin``
-        says who wrote it: ``"api"`` limits what its jobs may reach (syncbeat.connectors.allowlist),
-        also when it replaces a pipeline the operator saved."""
+        ``exists=True`` only updates (PipelineNotFound if there is none). ``origin`` says
+        who wrote it: ``"api"`` limits what its jobs may reach
+        (:mod:`syncbeat.connectors.allowlist`), also when it replaces a pipeline the
+        operator saved."""
         catalog.refuse_literal_passwords(spec)
         return self._save_pipeline(spec, exists, origin=origin)
 
@@ -75,7 +60,7 @@ class Syncbeat:
         exists: bool | None,
         *,
         to_run_now: bool = False,
-        origin: str = allowlist.OPERATOR,
+        origin: str = Origin.OPERATOR,
     ) -> PipelineView:
         try:
             with self.store.begin() as conn:
@@ -91,11 +76,7 @@ class Syncbeat:
 
     def pipeline(self, name: str) -> PipelineView:
         with self.store.begin() as conn:
-            row = (
-                conn.execute(sa.select(pipelines).where(pipelines.c.name == name))
-                .mappings()
-                .first()
-            )
+            row = queries.pipeline(conn, name)
         if row is None:
             raise PipelineNotFound(
                 f"There is no pipeline named {name!r}.",
@@ -109,38 +90,26 @@ class Syncbeat:
 
     def pipelines(self) -> list[PipelineView]:
         with self.store.begin() as conn:
-            rows = conn.execute(sa.select(pipelines).order_by(pipelines.c.name)).mappings().all()
+            rows = queries.all_pipelines(conn)
         return [PipelineView.from_row(r) for r in rows]
 
     def remove_pipeline(self, name: str) -> None:
         self.pipeline(name)
         with self.store.begin() as conn:
-            running = conn.execute(
-                sa.select(jobs.c.id).where(jobs.c.pipeline == name, jobs.c.status == "running")
-            ).first()
+            running = queries.running_job(conn, name)
             if running:
                 raise InvalidTransition(
-                    f"Pipeline {name!r} has a running job ({running.id}).",
-                    hint=f"Cancel it first: syncbeat job cancel {running.id}",
+                    f"Pipeline {name!r} has a running job ({running}).",
+                    hint=f"Cancel it first: syncbeat job cancel {running}",
                 )
-            conn.execute(pipelines.delete().where(pipelines.c.name == name))
+            catalog.remove(conn, name)
 
     # -- jobs -----------------------------------------------------------------------
-
-    def _row(self, conn: sa.Connection, job_id: int) -> Any:
-        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-        if row is None:
-            raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
-        return row
 
     def open_job(self, pipeline: str) -> int | None:
         """The pipeline's unfinished job (queued, running, paused or failed), if any."""
         with self.store.begin() as conn:
-            return conn.execute(
-                sa.select(jobs.c.id).where(
-                    jobs.c.pipeline == pipeline, jobs.c.status.in_(OPEN_STATUSES)
-                )
-            ).scalar()
+            return queries.open_job(conn, pipeline)
 
     def enqueue(self, pipeline: str, *, spec: PipelineSpec | None = None) -> JobView:
         """Queue a full sync of the pipeline; an unfinished job is requeued instead of
@@ -157,26 +126,12 @@ class Syncbeat:
         existing = self.open_job(pipeline)
         if existing is not None and self._same_target(existing, spec):
             job = self.job(existing, events=0)
-            if job.status in ("paused", "failed"):
+            if job.status in (PAUSED, FAILED):
                 return self.resume(existing)
             return job
         with self.store.begin() as conn:
-            now = clock.now()
-            job_id = conn.execute(
-                jobs.insert()
-                .values(
-                    uid=uuid.uuid4().hex,
-                    pipeline=pipeline,
-                    kind="full",
-                    status="queued",
-                    spec=spec.stored().model_dump(),
-                    max_attempts=spec.max_attempts,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(jobs.c.id)
-            ).scalar_one()
-            events.record(conn, job_id, events.CREATED, "full sync queued")
+            stored = spec.stored().model_dump()
+            job_id = protocol.enqueue(conn, pipeline, stored, spec.max_attempts)
         return self.job(job_id, events=0)
 
     def _same_target(self, job_id: int, spec: PipelineSpec) -> bool:
@@ -188,22 +143,17 @@ class Syncbeat:
         progress is kept, and the change refused with a way out.
         """
         with self.store.begin() as conn:
-            return catalog.keep_or_supersede(conn, job_id, spec)
+            changed = catalog.identity_change(conn, job_id, spec)
+            if not changed:
+                return True
+            if catalog.never_committed(conn, job_id) and protocol.supersede(conn, job_id, changed):
+                return False
+        raise catalog.unfinished_job_differs(spec.name, job_id, changed)
 
     def job(self, job_id: int, *, events: int = 20) -> JobView:
         with self.store.begin() as conn:
-            row = self._row(conn, job_id)
-            now = conn.execute(sa.select(clock.now())).scalar_one()
+            row, now = queries.job(conn, job_id), queries.store_now(conn)
         return JobView.from_row(row, now, self.events(job_id, limit=events) if events else None)
-
-    @staticmethod
-    def _job_filter(status: str | None, pipeline: str | None) -> list[sa.ColumnElement[bool]]:
-        where = []
-        if status:
-            where.append(jobs.c.status == status)
-        if pipeline:
-            where.append(jobs.c.pipeline == pipeline)
-        return where
 
     def jobs(
         self,
@@ -213,72 +163,54 @@ class Syncbeat:
         limit: int = 50,
         offset: int = 0,
     ) -> list[JobView]:
-        query = (
-            sa.select(jobs)
-            .where(*self._job_filter(status, pipeline))
-            .order_by(jobs.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
         with self.store.begin() as conn:
-            rows = conn.execute(query).mappings().all()
-            now = conn.execute(sa.select(clock.now())).scalar_one()
+            rows = queries.jobs_page(conn, status, pipeline, limit, offset)
+            now = queries.store_now(conn)
         return [JobView.from_row(r, now) for r in rows]
 
     def count_jobs(self, *, status: str | None = None, pipeline: str | None = None) -> int:
         """How many jobs :meth:`jobs` pages through with the same filters."""
-        query = (
-            sa.select(sa.func.count()).select_from(jobs).where(*self._job_filter(status, pipeline))
-        )
         with self.store.begin() as conn:
-            return int(conn.execute(query).scalar_one())
+            return queries.count_jobs(conn, status, pipeline)
 
     def job_counts(self, *, pipeline: str | None = None) -> dict[str, int]:
         """How many jobs are in each status: every status, 0 included, in the order of
-        ``lease.STATUSES``."""
-        query = (
-            sa.select(jobs.c.status, sa.func.count())
-            .where(*self._job_filter(None, pipeline))
-            .group_by(jobs.c.status)
-        )
+        :data:`syncbeat.vocabulary.status.WATCH_ORDER`."""
         with self.store.begin() as conn:
-            found = {status: int(n) for status, n in conn.execute(query).all()}
-        return {status: found.get(status, 0) for status in protocol.STATUSES}
+            return queries.job_counts(conn, pipeline)
 
     def events(
         self, job_id: int, *, limit: int = 100, after_id: int | None = None
     ) -> list[EventView]:
         """The job's events, oldest first: its most recent ``limit``, or, to follow a job,
         the first ``limit`` after the event ``after_id``. An unknown job is an error."""
-        query = sa.select(job_events).where(job_events.c.job_id == job_id)
-        if after_id is None:
-            query = query.order_by(job_events.c.id.desc())
-        else:
-            query = query.where(job_events.c.id > after_id).order_by(job_events.c.id)
         with self.store.begin() as conn:
-            self._row(conn, job_id)
-            rows = conn.execute(query.limit(limit)).mappings().all()
-        ordered = reversed(rows) if after_id is None else rows
-        return [EventView.from_row(r) for r in ordered]
+            rows = queries.events(conn, job_id, limit, after_id)
+        return [EventView.from_row(r) for r in rows]
+
+    def lease_health(self) -> tuple[float, int]:
+        """The oldest heartbeat age among running jobs, and how many hold an expired lease."""
+        with self.store.begin() as conn:
+            return queries.lease_health(conn)
 
     # -- pause, resume, cancel ------------------------------------------------------------
 
-    def _request(self, job_id: int, action: str) -> JobView:
+    def _request(self, job_id: int, action: Request) -> JobView:
         while True:
             with self.store.begin() as conn:
-                if control.request(conn, job_id, action):
+                if protocol.request(conn, job_id, action):
                     break
             # The job changed between our read and our write: decide again.
         return self.job(job_id, events=0)
 
     def pause(self, job_id: int) -> JobView:
-        return self._request(job_id, "pause")
+        return self._request(job_id, Request.PAUSE)
 
     def resume(self, job_id: int) -> JobView:
-        return self._request(job_id, "resume")
+        return self._request(job_id, Request.RESUME)
 
     def cancel(self, job_id: int) -> JobView:
-        return self._request(job_id, "cancel")
+        return self._request(job_id, Request.CANCEL)
 
     # -- running ----------------------------------------------------------------------
 
@@ -298,23 +230,16 @@ class Syncbeat:
         """
         owner = owner or Owner.here("sync")
         job = self.job(job_id, events=0)
-        if job.status in ("paused", "failed"):
+        if job.status in (PAUSED, FAILED):
             job = self.resume(job_id)
-        if job.status not in ("queued", "running"):
+        if job.status not in (QUEUED, RUNNING):
             raise InvalidTransition(
                 f"Job {job_id} is {job.status}; there is nothing to run.",
                 hint=f"Start a new job: syncbeat run {job.pipeline}",
             )
-        spec = spec or PipelineSpec(**self._job_spec(job_id))
-        dead = []
-        if job.status == "running" and job.owner:
-            previous = Owner.parse(job.owner)
-            if previous is not None and previous.is_dead_here():
-                dead.append(job.owner)
         with self.store.begin() as conn:
-            claimed = protocol.claim(
-                conn, str(owner), spec.lease_ttl, job_id=job_id, dead_owners=dead
-            )
+            spec = spec or PipelineSpec(**queries.job(conn, job_id)["spec"])
+            claimed = protocol.claim(conn, str(owner), spec.lease_ttl, job_id=job_id)
         if claimed is None:
             raise JobBusy(
                 f"Job {job_id} is running in {job.owner} (heartbeat "
@@ -324,10 +249,6 @@ class Syncbeat:
             )
         outcome = run_claimed(self.store, claimed, spec, hooks or RunHooks())
         return self.job(job_id, events=0), outcome
-
-    def _job_spec(self, job_id: int) -> dict[str, Any]:
-        with self.store.begin() as conn:
-            return dict(self._row(conn, job_id)["spec"])
 
     def sync(
         self, spec: PipelineSpec, hooks: RunHooks | None = None, *, named_by_default: bool = False
@@ -342,8 +263,8 @@ class Syncbeat:
         exactly this (see :func:`syncbeat.store.catalog.name_by_default`)."""
         # A URL that cannot work (bad syntax, unknown driver, unset ${VAR}) is a usage
         # error: say so before anything is saved or a job is created.
-        urls.check(spec.source_url)
-        urls.check(spec.dest_url)
+        engines.check(spec.source_url)
+        engines.check(spec.dest_url)
         if named_by_default:
             with self.store.begin() as conn:
                 spec = spec.model_copy(update={"name": catalog.name_by_default(conn, spec)})
@@ -358,10 +279,7 @@ class Syncbeat:
         return Worker(self.store, settings)
 
     def workers(self, *, include_stopped: bool = False) -> list[WorkerView]:
-        query = sa.select(workers).order_by(workers.c.started_at)
-        if not include_stopped:
-            query = query.where(workers.c.stopped_at.is_(None))
         with self.store.begin() as conn:
-            rows = conn.execute(query).mappings().all()
-            now = conn.execute(sa.select(clock.now())).scalar_one()
+            rows = queries.all_workers(conn, include_stopped)
+            now = queries.store_now(conn)
         return [WorkerView.from_row(r, now) for r in rows]

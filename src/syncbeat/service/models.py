@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from syncbeat.engine import progress
 from syncbeat.vocabulary import defaults
+from syncbeat.vocabulary.status import COMPLETED, RUNNING
 
 
 def _time(epoch: float | None) -> dt.datetime | None:
@@ -109,8 +110,8 @@ class JobView(BaseModel):
     def from_row(cls, row: Any, now: float, events: list[EventView] | None = None) -> JobView:
         spec = row["spec"]
         expires = row["lease_expires_at"]
-        stale = row["status"] == "running" and expires is not None and expires < now
-        running = row["status"] == "running" and not stale
+        stale = row["status"] == RUNNING and expires is not None and expires < now
+        running = row["status"] == RUNNING and not stale
         snap = progress.Snapshot(
             row["rows_done"],
             row["rows_total"],
@@ -132,14 +133,14 @@ class JobView(BaseModel):
             # A heartbeat stamped ahead of now (a store clock that stepped back) is as
             # good as fresh, never a negative age.
             heartbeat_age_seconds=max(0.0, now - row["heartbeat_at"])
-            if row["status"] == "running" and row["heartbeat_at"]
+            if row["status"] == RUNNING and row["heartbeat_at"]
             else None,
             lease_expires_in_seconds=(expires - now)
-            if row["status"] == "running" and expires
+            if row["status"] == RUNNING and expires
             else None,
             rows_done=row["rows_done"],
             rows_total=row["rows_total"],
-            percent=100.0 if row["status"] == "completed" else snap.percent,
+            percent=100.0 if row["status"] == COMPLETED else snap.percent,
             rows_per_second=snap.rate,
             eta_seconds=snap.eta_seconds,
             checkpoint=row["checkpoint"],

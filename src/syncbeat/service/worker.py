@@ -16,15 +16,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat import counters as metrics
+from syncbeat import counters
 from syncbeat.connectors.allowlist import Allowlist
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome, run_claimed
-from syncbeat.store import Store, clock, events, protocol, workers
-from syncbeat.store.protocol import Lease, Owner
+from syncbeat.store import Store, protocol, registry
+from syncbeat.store.owners import Owner
 from syncbeat.vocabulary import defaults, urls
-from syncbeat.vocabulary.errors import ConfigError
-from syncbeat.vocabulary.pipeline import PipelineSpec
+from syncbeat.vocabulary.lease import Lease
+from syncbeat.vocabulary.pipeline import PipelineSpec, check_lease_timing
+from syncbeat.vocabulary.status import FAILED, QUEUED, RunEnd
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 class WorkerSettings:
     """How a worker behaves. ``None`` leaves each pipeline's own value in force."""
 
-    concurrency: int = 1
+    concurrency: int = defaults.WORKER_CONCURRENCY
     heartbeat_interval: float | None = None
     lease_ttl: float | None = None
     max_attempts: int | None = None
@@ -44,14 +45,8 @@ class WorkerSettings:
     allowlist: Allowlist | None = None  # None: Allowlist.configured() from the environment
 
     def __post_init__(self) -> None:
-        ttl = self.lease_ttl or defaults.LEASE_TTL
-        if ttl <= (self.heartbeat_interval or 0):
-            raise ConfigError(
-                f"The lease TTL ({ttl:g}s) must be longer than the heartbeat interval "
-                f"({self.heartbeat_interval:g}s).",
-                hint="Give several heartbeats per lease, e.g. --heartbeat-interval 5 "
-                "--lease-ttl 30.",
-            )
+        if self.heartbeat_interval is not None:
+            check_lease_timing(self.lease_ttl or defaults.LEASE_TTL, self.heartbeat_interval)
 
     @property
     def reap_interval(self) -> float:
@@ -174,7 +169,7 @@ class Worker:
             if spec.lease_ttl != lease.ttl:
                 lease = replace(lease, ttl=spec.lease_ttl)
                 with self.store.begin() as conn:  # the claim used the worker's TTL
-                    protocol.heartbeat(conn, lease)
+                    protocol.renew(conn, lease)
             hooks = RunHooks(should_stop=self._stopping.is_set, allowlist=self.settings.allowlist)
             outcome = run_claimed(self.store, lease, spec, hooks)
         except Exception as exc:  # never let one job kill the worker
@@ -185,9 +180,9 @@ class Worker:
                 urls.redacted_traceback(written, exc),
                 extra={"action": "job_crashed", "job_id": lease.job_id},
             )
-            outcome = Outcome("failed", urls.redact(written, f"{type(exc).__name__}: {exc}"))
+            outcome = Outcome(RunEnd.FAILED, urls.redact(written, f"{type(exc).__name__}: {exc}"))
             self._fail(lease, outcome.message)
-            metrics.job_run_ended(outcome.status)  # run_claimed counts the runs that end
+            counters.job_run_ended(outcome.status)  # run_claimed counts the runs that end
         self.outcomes[lease.job_id] = outcome
         log.info(
             "job %s %s %s",
@@ -200,16 +195,14 @@ class Worker:
     def _fail(self, lease: Lease, message: str) -> None:
         try:
             with self.store.begin() as conn:
-                protocol.finish(conn, lease, protocol.FAILED, error=message)
-                events.record(
-                    conn, lease.job_id, events.FAILED, message, epoch=lease.epoch, owner=lease.owner
-                )
+                protocol.finish(conn, lease, FAILED, message, error=message)
         except Exception:
             log.exception("could not fail job %s", lease.job_id)
 
     def _reap(self) -> None:
         try:
             with self.store.begin() as conn:
+                registry.clamp_future_workers(conn)
                 reaped = protocol.reap(conn, self.settings.max_attempts)
         except sa.exc.DBAPIError as exc:
             log.warning(
@@ -223,46 +216,28 @@ class Worker:
                 "job %s: lease of %s expired; %s",
                 r.job_id,
                 r.owner,
-                "requeued" if r.status == protocol.QUEUED else "failed",
+                "requeued" if r.status == QUEUED else "failed",
                 extra={"action": "reaped", "job_id": r.job_id},
             )
 
     # -- the worker's own row, for `syncbeat workers` ---------------------------------
 
     def _register(self) -> None:
+        s, owner = self.settings, self.owner
         with self.store.begin() as conn:
-            conn.execute(workers.delete().where(workers.c.name == self.name))
-            conn.execute(
-                workers.insert().values(
-                    name=self.name,
-                    host=self.owner.host,
-                    pid=self.owner.pid,
-                    concurrency=self.settings.concurrency,
-                    heartbeat_interval=self.settings.reap_interval,
-                    jobs=[],
-                    started_at=clock.now(),
-                    heartbeat_at=clock.now(),
-                )
-            )
+            interval = s.reap_interval
+            registry.register(conn, self.name, owner.host, owner.pid, s.concurrency, interval)
 
     def _beat(self) -> None:
         try:
             with self.store.begin() as conn:
-                conn.execute(
-                    workers.update()
-                    .where(workers.c.name == self.name)
-                    .values(heartbeat_at=clock.now(), jobs=sorted(self._threads))
-                )
+                registry.beat(conn, self.name, sorted(self._threads))
         except sa.exc.DBAPIError:
             log.warning("worker heartbeat failed", extra={"action": "worker_beat_failed"})
 
     def _unregister(self) -> None:
         try:
             with self.store.begin() as conn:
-                conn.execute(
-                    workers.update()
-                    .where(workers.c.name == self.name)
-                    .values(stopped_at=clock.now(), heartbeat_at=clock.now(), jobs=[])
-                )
+                registry.unregister(conn, self.name)
         except sa.exc.DBAPIError:
             log.warning("could not mark the worker stopped", extra={"action": "unregister"})

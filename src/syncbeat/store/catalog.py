@@ -11,9 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat.store import clock, events, job_events, jobs, pipelines
-from syncbeat.store.protocol import Owner
-from syncbeat.store.schema import OPEN_STATUSES
+from syncbeat.store import clock, events, job_events, jobs, owners, pipelines
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.errors import (
     ConfigError,
@@ -22,7 +20,8 @@ from syncbeat.vocabulary.errors import (
     PipelineExists,
     PipelineNotFound,
 )
-from syncbeat.vocabulary.pipeline import IDENTITY, PipelineSpec, legacy_default_name
+from syncbeat.vocabulary.pipeline import IDENTITY, Origin, PipelineSpec, legacy_default_name
+from syncbeat.vocabulary.status import OPEN, RUNNING
 
 
 class LiteralPassword(ConfigError):
@@ -76,7 +75,7 @@ def refuse_if_unrunnable(conn: sa.Connection, spec: PipelineSpec) -> None:
     row = (
         conn.execute(
             sa.select(jobs, clock.now().label("store_now")).where(
-                jobs.c.pipeline == spec.name, jobs.c.status.in_(OPEN_STATUSES)
+                jobs.c.pipeline == spec.name, jobs.c.status.in_(OPEN)
             )
         )
         .mappings()
@@ -87,10 +86,10 @@ def refuse_if_unrunnable(conn: sa.Connection, spec: PipelineSpec) -> None:
     changed = changed_identity(PipelineSpec(**row["spec"]), spec)
     if changed and not never_committed(conn, row["id"]):
         raise unfinished_job_differs(spec.name, row["id"], changed)
-    owner = Owner.parse(row["owner"] or "")
+    owner = owners.Owner.parse(row["owner"] or "")
     alive = owner is not None and not owner.is_dead_here()
     if (
-        row["status"] == "running"
+        row["status"] == RUNNING
         and alive
         and row["lease_expires_at"] is not None
         and row["lease_expires_at"] > row["store_now"]
@@ -102,29 +101,11 @@ def refuse_if_unrunnable(conn: sa.Connection, spec: PipelineSpec) -> None:
         )
 
 
-def keep_or_supersede(conn: sa.Connection, job_id: int, spec: PipelineSpec) -> bool:
-    """True if the unfinished job copies what ``spec`` describes; False if it did not,
-    but never committed a batch, and is now cancelled as superseded; otherwise refused."""
+def identity_change(conn: sa.Connection, job_id: int, spec: PipelineSpec) -> list[str]:
+    """The fields the unfinished job copies with that ``spec`` changes (none: the job
+    copies what ``spec`` describes, and may be resumed under it)."""
     job_spec = conn.execute(sa.select(jobs.c.spec).where(jobs.c.id == job_id)).scalar_one()
-    changed = changed_identity(PipelineSpec(**job_spec), spec)
-    if not changed:
-        return True
-    if never_committed(conn, job_id):
-        superseded = conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "failed", "paused")))
-            .values(status="cancelled", finished_at=clock.now(), updated_at=clock.now())
-        ).rowcount
-        if superseded:
-            events.record(
-                conn,
-                job_id,
-                events.CANCELLED,
-                f"superseded: the pipeline's {', '.join(changed)} changed "
-                "before any batch was committed",
-            )
-            return False
-    raise unfinished_job_differs(spec.name, job_id, changed)
+    return changed_identity(PipelineSpec(**job_spec), spec)
 
 
 def unfinished_job_differs(name: str, job_id: int, changed: list[str]) -> InvalidTransition:
@@ -163,6 +144,10 @@ def write(conn: sa.Connection, spec: PipelineSpec, exists: bool | None, origin: 
         )
 
 
+def remove(conn: sa.Connection, name: str) -> None:
+    conn.execute(pipelines.delete().where(pipelines.c.name == name))
+
+
 def stored_spec(conn: sa.Connection, name: str) -> dict[str, Any] | None:
     found = conn.execute(sa.select(pipelines.c.spec).where(pipelines.c.name == name)).first()
     return None if found is None else dict(found.spec)
@@ -183,3 +168,17 @@ def name_by_default(conn: sa.Connection, spec: PipelineSpec) -> str:
         return spec.name
     same = not changed_identity(PipelineSpec(**{**old, "name": legacy}), spec)
     return legacy if same else spec.name
+
+
+def origin_of(conn: sa.Connection, pipeline: str, job_spec: dict[str, Any]) -> str:
+    """Who wrote the URLs the job copies with. The job's definition was copied when it
+    was queued, and the pipeline may have been saved since, by someone else: it is the
+    operator's only while the operator's pipeline still names exactly these URLs, else
+    the API's (the safe side), so re-saving a pipeline never vouches for a queued job."""
+    found = conn.execute(
+        sa.select(pipelines.c.origin, pipelines.c.spec).where(pipelines.c.name == pipeline)
+    ).first()
+    if found is None or found.origin != Origin.OPERATOR:
+        return Origin.API
+    same = all(found.spec.get(url) == job_spec.get(url) for url in ("source_url", "dest_url"))
+    return Origin.OPERATOR if same else Origin.API

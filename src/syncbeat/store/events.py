@@ -22,6 +22,7 @@ CANCELLED = "cancelled"
 RELEASED = "released"
 LEASE_LOST = "lease_lost"
 REQUESTED = "requested"
+REQUEUED = "requeued"
 WARNING = "warning"
 SOURCE_CHANGED = "source_changed"  # a warning: the source changed while it was copied
 STALLED = "stalled"

@@ -1,99 +1,80 @@
-"""The lease protocol: claim, heartbeat, checkpoint, finish, release.
+"""The job protocol: every write to the jobs table, readable whole in one place.
 
-These statements *are* the protocol, so they are kept together and readable as a whole.
-Every write of a leased job carries its fencing token: ``WHERE lease_epoch = :epoch``.
-A claim bumps the token, so once another worker has claimed a job, every write of the
+Queue, claim (a takeover included), renew, checkpoint, finish, reap, a person's request,
+superseding an unstarted job: each is one conditional statement. Every write of a leased
+job carries its fencing token, ``WHERE lease_epoch = :epoch AND status = 'running'``. A
+claim bumps the token, so once another worker has claimed a job, every write of the
 previous owner matches zero rows, raises :class:`LeaseLost`, and rolls back with its
-transaction. All times come from the store's clock (:mod:`syncbeat.store.clock`).
+transaction. Every write that changes a job's status records its event in the same
+transaction. Times are the store's (:mod:`~syncbeat.store.clock`); docs/design.md draws
+the state machine.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat import counters as metrics
-from syncbeat.connectors.allowlist import API, OPERATOR
-from syncbeat.store import clock, clockstep, events
-from syncbeat.store.schema import jobs, pipelines
+from syncbeat import counters
+from syncbeat.store import catalog, clock, events, owners
+from syncbeat.store.schema import jobs
+from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.checkpoint import Checkpoint
-from syncbeat.vocabulary.errors import LeaseLost
-
-QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
-FINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-STATUSES = (RUNNING, QUEUED, PAUSED, FAILED, COMPLETED, CANCELLED)
-"""Every job status, in the order people watch them: what needs attention first."""
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who holds a lease: a readable name plus the host and process that run it."""
-
-    name: str
-    host: str
-    pid: int
-
-    @classmethod
-    def here(cls, name: str | None = None) -> Owner:
-        host = socket.gethostname()
-        return cls(name or f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}", host, os.getpid())
-
-    def __str__(self) -> str:
-        return f"{self.name}@{self.host}:{self.pid}"
-
-    @classmethod
-    def parse(cls, text: str) -> Owner | None:
-        name, _, rest = text.rpartition("@")
-        host, _, pid = rest.rpartition(":")
-        return cls(name, host, int(pid)) if name and host and pid.isdigit() else None
-
-    def is_dead_here(self) -> bool:
-        """True only when this owner ran on this host and its process is gone. Then its
-        lease is void at once; anywhere else we must wait for the lease to expire."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return _is_zombie(self.pid)
+from syncbeat.vocabulary.errors import JobNotFound, LeaseLost
+from syncbeat.vocabulary.lease import Lease, Reaped
+from syncbeat.vocabulary.status import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINAL,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    TRANSITIONS,
+    JobStatus,
+    Request,
+    not_allowed,
+)
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+# -- queueing ---------------------------------------------------------------------------
+def enqueue(conn: sa.Connection, pipeline: str, spec: dict[str, Any], max_attempts: int) -> int:
+    """Queue a full sync of ``pipeline`` copying ``spec`` (its stored form). The store's
+    partial unique index allows one unfinished job per pipeline: a second raises
+    IntegrityError, and the caller takes the job that won."""
+    now = clock.now()
+    job_id: int = conn.execute(
+        jobs.insert()
+        .values(uid=uuid.uuid4().hex, pipeline=pipeline, kind="full", status=QUEUED, spec=spec)
+        .values(max_attempts=max_attempts, created_at=now, updated_at=now)
+        .returning(jobs.c.id)
+    ).scalar_one()
+    events.record(conn, job_id, events.CREATED, "full sync queued")
+    return job_id
 
 
-@dataclass(frozen=True)
-class Lease:
-    """A claimed job as its runner sees it (Temporal's ``activity.info()``)."""
+def supersede(conn: sa.Connection, job_id: int, changed: list[str]) -> bool:
+    """Cancel a job not running whose pipeline now copies something else (``changed``)."""
+    superseded = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.status.in_((QUEUED, FAILED, PAUSED)))
+        .values(status=CANCELLED, finished_at=clock.now(), updated_at=clock.now())
+    ).rowcount
+    if superseded:
+        events.record(
+            conn,
+            job_id,
+            events.CANCELLED,
+            f"superseded: the pipeline's {', '.join(changed)} changed "
+            "before any batch was committed",
+        )
+    return bool(superseded)
 
-    job_id: int
-    uid: str
-    epoch: int
-    owner: str
-    attempt: int
-    max_attempts: int
-    ttl: float
-    checkpoint: Checkpoint
-    spec: dict[str, Any]
-    origin: str = (
-        "api"  # who wrote the job's URLs, judged at the claim (syncbeat.connectors.allowlist)
-    )
 
-
+# -- claiming ---------------------------------------------------------------------------
 def _expired() -> sa.ColumnElement[bool]:
     return sa.and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < clock.now())
 
@@ -119,16 +100,26 @@ def _claimable(
     return claimable if job_id is None else sa.and_(jobs.c.id == job_id, claimable)
 
 
+def _dead_owner(conn: sa.Connection, job_id: int) -> list[str]:
+    """The running job's owner, if it was a process on this machine that is gone: its
+    lease is void, and the job is taken over at once (fencing makes that safe even if we
+    were wrong); anywhere else the lease must expire first."""
+    owner = conn.execute(
+        sa.select(jobs.c.owner).where(jobs.c.id == job_id, jobs.c.status == RUNNING)
+    ).scalar()
+    return [owner] if owner and owners.gone(owner) else []
+
+
 def claim(
     conn: sa.Connection,
     owner: str,
     ttl: float,
     *,
     job_id: int | None = None,
-    dead_owners: Sequence[str] = (),
     max_attempts: int | None = None,
 ) -> Lease | None:
-    """Atomically take one queued job, or a running one whose lease expired.
+    """Atomically take one queued job, or a running one whose lease expired; with
+    ``job_id``, that job (also when its owner is a dead process of this machine).
 
     The pick locks the row it returns until the transaction ends, so the update that
     follows is the same atomic step. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets many
@@ -136,10 +127,11 @@ def claim(
     IMMEDIATE`` serialises claims. The pick also tells a takeover (the job was still
     ``running`` under another owner) from a claim of a queued job.
     """
-    clockstep.clamp_future_leases(conn)
+    clamp_future_leases(conn)
+    dead = _dead_owner(conn, job_id) if job_id is not None else []
     picked = conn.execute(
         sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_epoch, jobs.c.attempt, jobs.c.max_attempts)
-        .where(_claimable(job_id, dead_owners, max_attempts))
+        .where(_claimable(job_id, dead, max_attempts))
         .order_by(jobs.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -179,7 +171,7 @@ def claim(
     if row is None:
         return None
     if picked.status == RUNNING:
-        metrics.lease_taken_over()
+        counters.lease_taken_over()
     if fresh_budget:
         events.record(
             conn,
@@ -189,70 +181,45 @@ def claim(
             "count starts over",
             data={"attempts_used": picked.attempt},
         )
-    origin = _origin(conn, row["pipeline"], row["spec"])
-    lease = Lease(
-        job_id=row["id"],
-        uid=row["uid"],
-        epoch=row["lease_epoch"],
-        owner=owner,
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        ttl=ttl,
-        checkpoint=Checkpoint.from_json(row["checkpoint"]),
-        spec=row["spec"],
-        origin=origin,
-    )
-    events.record(
-        conn,
-        lease.job_id,
-        events.CLAIMED,
-        f"attempt {lease.attempt} of {lease.max_attempts}",
-        epoch=lease.epoch,
-        owner=owner,
-    )
+    lease = Lease.from_row(row, owner, ttl, catalog.origin_of(conn, row["pipeline"], row["spec"]))
+    message = f"attempt {lease.attempt} of {lease.max_attempts}"
+    events.record(conn, lease.job_id, events.CLAIMED, message, epoch=lease.epoch, owner=owner)
     return lease
 
 
-def _origin(conn: sa.Connection, pipeline: str, job_spec: dict[str, Any]) -> str:
-    """Who wrote the URLs the job copies with. The job's definition was copied when it
-    was queued, and the pipeline may have been saved since, by someone else: it is the
-    operator's only while the operator's pipeline still names exactly these URLs, else
-    the API's (the safe side), so re-saving a pipeline never vouches for a queued job."""
-    found = conn.execute(
-        sa.select(pipelines.c.origin, pipelines.c.spec).where(pipelines.c.name == pipeline)
-    ).first()
-    if found is None or found.origin != OPERATOR:
-        return API
-    same = all(found.spec.get(url) == job_spec.get(url) for url in ("source_url", "dest_url"))
-    return OPERATOR if same else API
-
-
+# -- the holder's fenced writes -----------------------------------------------------------
 def _fenced(lease: Lease) -> sa.ColumnElement[bool]:
+    """The fencing condition of every write a lease's holder makes."""
     return sa.and_(
-        jobs.c.id == lease.job_id,
-        jobs.c.lease_epoch == lease.epoch,
-        jobs.c.status == RUNNING,
+        jobs.c.id == lease.job_id, jobs.c.lease_epoch == lease.epoch, jobs.c.status == RUNNING
     )
 
 
 def _taken_over(lease: Lease) -> LeaseLost:
     """A fenced write matched no row: the lease moved on (taken over, or expired and
     reaped). The caller raises it, and its transaction rolls back."""
-    metrics.fenced_write_rejected("store")
+    counters.fenced_write_rejected("store")
     return LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
 
 
-def heartbeat(conn: sa.Connection, lease: Lease) -> str | None:
-    """Renew the lease. Returns a pending pause/cancel request; raises LeaseLost."""
+def _renewing(conn: sa.Connection, lease: Lease, **values: Any) -> str | None:
+    """A fenced write that also renews the lease; returns the pending request, if any."""
     requested = conn.execute(
         jobs.update()
         .where(_fenced(lease))
-        .values(heartbeat_at=clock.now(), lease_expires_at=clock.now_plus(lease.ttl))
+        .values(heartbeat_at=clock.now(), lease_expires_at=clock.now_plus(lease.ttl), **values)
         .returning(jobs.c.requested)
     ).first()
     if requested is None:
         raise _taken_over(lease)
     return requested[0]  # type: ignore[no-any-return]
+
+
+def renew(conn: sa.Connection, lease: Lease) -> str | None:
+    """Renew the lease for its TTL. Returns a pending pause/cancel request; raises
+    LeaseLost. A worker renews at once with the job's own TTL after claiming with its
+    default one, so the lease is as long as the pipeline asked."""
+    return _renewing(conn, lease)
 
 
 def save_checkpoint(
@@ -264,32 +231,19 @@ def save_checkpoint(
     event: dict[str, Any] | None = None,
 ) -> str | None:
     """Record a committed batch, renewing the lease. Returns a pending request."""
-    requested = conn.execute(
-        jobs.update()
-        .where(_fenced(lease))
-        .values(
-            checkpoint=checkpoint.to_json(),
-            rows_done=checkpoint.rows_done,
-            rate=rate,
-            heartbeat_at=clock.now(),
-            lease_expires_at=clock.now_plus(lease.ttl),
-            updated_at=clock.now(),
-        )
-        .returning(jobs.c.requested)
-    ).first()
-    if requested is None:
-        raise _taken_over(lease)
+    requested = _renewing(
+        conn,
+        lease,
+        checkpoint=checkpoint.to_json(),
+        rows_done=checkpoint.rows_done,
+        rate=rate,
+        updated_at=clock.now(),
+    )
     if event is not None:
-        events.record(
-            conn,
-            lease.job_id,
-            events.BATCH,
-            event.pop("message", ""),
-            data=event,
-            epoch=lease.epoch,
-            owner=lease.owner,
-        )
-    return requested[0]  # type: ignore[no-any-return]
+        message = event.pop("message", "")
+        data = dict(data=event, epoch=lease.epoch, owner=lease.owner)
+        events.record(conn, lease.job_id, events.BATCH, message, **data)  # type: ignore[arg-type]
+    return requested
 
 
 def update(conn: sa.Connection, lease: Lease, **values: Any) -> None:
@@ -301,27 +255,28 @@ def update(conn: sa.Connection, lease: Lease, **values: Any) -> None:
         raise _taken_over(lease)
 
 
+def check_fence(conn: sa.Connection, lease: Lease) -> None:
+    """Raise LeaseLost unless ``lease`` still holds the job, locking its row until the
+    transaction ends, so what the caller writes next in it (an event) is fenced too."""
+    update(conn, lease)
+
+
 def finish(
     conn: sa.Connection,
     lease: Lease,
-    status: str,
+    status: JobStatus,
+    message: str,
     *,
     error: str | None = None,
     give_back_attempt: bool = False,
+    kind: str | None = None,
 ) -> None:
-    """End the lease, leaving the job in ``status`` (final, paused, or queued again).
-
-    ``give_back_attempt``: a worker that stops on request (SIGTERM, Ctrl-C) returns the
-    job without charging it an attempt.
-    """
-    values: dict[str, Any] = {
-        "status": status,
-        "owner": None,
-        "lease_expires_at": None,
-        "requested": None,
-        "updated_at": clock.now(),
-        "rate": None,
-    }
+    """End the lease, leaving the job in ``status`` (final, paused, or queued again), and
+    record the event that says so: ``kind``, by default the status's word (``released``
+    for a job queued again). ``give_back_attempt``: a worker that stops on request
+    (SIGTERM, Ctrl-C) returns the job without charging it an attempt."""
+    values: dict[str, Any] = dict(status=status, owner=None, lease_expires_at=None, rate=None)
+    values.update(requested=None, updated_at=clock.now())
     if status in FINAL:
         values["finished_at"] = clock.now()
     if error is not None or status == COMPLETED:
@@ -331,31 +286,20 @@ def finish(
     result = conn.execute(jobs.update().where(_fenced(lease)).values(**values))
     if result.rowcount == 0:
         raise _taken_over(lease)
+    kind = kind or (events.RELEASED if status == QUEUED else status)
+    events.record(conn, lease.job_id, kind, message, epoch=lease.epoch, owner=lease.owner)
 
 
-@dataclass(frozen=True)
-class Reaped:
-    job_id: int
-    epoch: int
-    owner: str | None
-    status: str  # queued (to be claimed again) or failed (attempts used up)
-
-
+# -- reaping ----------------------------------------------------------------------------
 def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
     """Requeue every running job whose lease expired, or fail it once its attempts are
     used up. A stale owner cannot write afterwards: its writes require ``running``."""
-    clockstep.clamp_future_leases(conn)
-    clockstep.clamp_future_workers(conn)
+    clamp_future_leases(conn)
     reaped: list[Reaped] = []
-    for status, attempts_left in ((QUEUED, True), (FAILED, False)):
+    for status in (QUEUED, FAILED):
         left = _attempts_left(max_attempts)
         # The owner stays, to show whose lease expired (RETURNING gives new values).
-        values: dict[str, Any] = {
-            "status": status,
-            "lease_expires_at": None,
-            "rate": None,
-            "updated_at": clock.now(),
-        }
+        values: dict[str, Any] = {"status": status, "lease_expires_at": None, "rate": None}
         if status == FAILED:
             values.update(
                 finished_at=clock.now(),
@@ -363,28 +307,94 @@ def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
             )
         rows = conn.execute(
             jobs.update()
-            .where(_expired(), left if attempts_left else sa.not_(left))
-            .values(**values)
+            .where(_expired(), left if status == QUEUED else sa.not_(left))
+            .values(updated_at=clock.now(), **values)
             .returning(
                 jobs.c.id, jobs.c.lease_epoch, jobs.c.owner, jobs.c.attempt, jobs.c.max_attempts
             )
         ).all()
         for row in rows:
             reaped.append(Reaped(row.id, row.lease_epoch, row.owner, status))
-            message = (
-                f"lease of {row.owner} expired; requeued (attempt {row.attempt} of "
-                f"{row.max_attempts} used)"
+            message = f"lease of {row.owner} expired" + (
+                f"; requeued (attempt {row.attempt} of {row.max_attempts} used)"
                 if status == QUEUED
-                else f"lease of {row.owner} expired and all {row.max_attempts} attempts are used; "
-                "the job failed"
+                else f" and all {row.max_attempts} attempts are used; the job failed"
             )
-            events.record(
-                conn,
-                row.id,
-                events.STALLED if status == QUEUED else events.FAILED,
-                message,
-                epoch=row.lease_epoch,
-            )
+            kind = events.STALLED if status == QUEUED else events.FAILED
+            events.record(conn, row.id, kind, message, epoch=row.lease_epoch)
         if rows:
-            metrics.leases_reaped("requeued" if status == QUEUED else "failed", len(rows))
+            counters.leases_reaped("requeued" if status == QUEUED else "failed", len(rows))
     return reaped
+
+
+def clamp_future_leases(conn: sa.Connection) -> list[int]:
+    """Pull every lease stamped in the store's future back to now + its TTL.
+
+    All times come from the store's clock, so a heartbeat ahead of now means that clock
+    stepped back since (NTP, a VM restored, a failover). Left alone, a dead owner's lease
+    would look live for as long as the step (an hour, not a TTL). A heartbeat and its
+    expiry are stamped together, so their difference is the TTL the owner asked for: the
+    lease keeps that TTL from now, which delays a takeover by at most one TTL, and a live
+    owner's next heartbeat stamps the same. Returns the ids of the jobs pulled back."""
+    ahead = sa.and_(
+        jobs.c.status == RUNNING, jobs.c.heartbeat_at > clock.now_plus(defaults.CLOCK_TOLERANCE)
+    )
+    step = (jobs.c.heartbeat_at - clock.now()).label("step")
+    rows = conn.execute(
+        sa.select(jobs.c.id, jobs.c.lease_epoch, jobs.c.owner, step)
+        .where(ahead)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == row.id, jobs.c.lease_epoch == row.lease_epoch, ahead)
+            .values(
+                lease_expires_at=clock.now() + (jobs.c.lease_expires_at - jobs.c.heartbeat_at),
+                heartbeat_at=clock.now(),
+            )
+        )
+        message = (
+            f"the lease of {row.owner} was stamped {row.step:.0f}s in the store's future (its "
+            "clock stepped back); it now expires one TTL from now"
+        )
+        data = {"seconds_ahead": round(row.step, 3)}
+        events.record(conn, row.id, events.CLOCK_STEPPED, message, data=data, epoch=row.lease_epoch)
+    return [row.id for row in rows]
+
+
+# -- a person's requests ------------------------------------------------------------------
+
+
+def request(conn: sa.Connection, job_id: int, action: Request) -> bool:
+    """Ask for ``action`` on the job, in ``conn``'s transaction. False when the job changed
+    between the read and the write (the caller decides again); InvalidTransition when its
+    status does not allow the action."""
+    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
+    status = JobStatus(row["status"])
+    transitions = TRANSITIONS[action]
+    if status not in transitions:
+        raise not_allowed(job_id, status, action, row["pipeline"])
+    target = transitions[status]
+    # Both writes are conditional on the status (and lease) just read: a job that
+    # finished or changed hands meanwhile is looked at again, never overwritten.
+    same = sa.and_(
+        jobs.c.id == job_id, jobs.c.status == status, jobs.c.lease_epoch == row["lease_epoch"]
+    )
+    if target is None:  # running: the runner honours it at the next batch
+        if not conn.execute(jobs.update().where(same).values(requested=action)).rowcount:
+            return False
+        events.record(conn, job_id, events.REQUESTED, f"{action} requested")
+        return True
+    values: dict[str, Any] = {"status": target, "updated_at": clock.now()}
+    if action == Request.RESUME:
+        values.update(attempt=0, last_error=None, finished_at=None)
+    if target == CANCELLED:
+        values["finished_at"] = clock.now()
+    if not conn.execute(jobs.update().where(same).values(**values)).rowcount:
+        return False
+    kind = events.REQUEUED if target == QUEUED else target
+    events.record(conn, job_id, kind, f"{action.done} by request")
+    return True

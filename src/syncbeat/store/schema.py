@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from syncbeat.vocabulary.status import OPEN
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -19,8 +21,8 @@ metadata = sa.MetaData(
     }
 )
 
-OPEN_STATUSES = ("queued", "running", "paused", "failed")
-OPEN_CONDITION = "status IN ('queued', 'running', 'paused', 'failed')"
+OPEN_CONDITION = "status IN (" + ", ".join(f"'{status}'" for status in OPEN) + ")"
+"""The unfinished jobs, of which a pipeline has one at most (a partial unique index)."""
 
 pipelines = sa.Table(
     "pipelines",

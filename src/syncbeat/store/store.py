@@ -13,15 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from syncbeat.connectors import failures as retry
+from syncbeat.connectors import engines, failures
 from syncbeat.store import clock
-from syncbeat.vocabulary import urls
+from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.errors import StoreError, SyncbeatError
 
 log = logging.getLogger(__name__)
 
-OPEN_TRIES = 4
-"""Tries to open the store while it drops connections: 0.1 + 0.3 + 0.9 s of waiting."""
 
 SCHEMA_VERSION = "0004"
 """The newest migration. A store already there is opened without importing Alembic
@@ -85,7 +83,7 @@ class Store:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        self.engine = engines.create_engine(url, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -119,7 +117,7 @@ class Store:
         drops connections (a restart, a failover, an administrator's kill): a worker
         that starts just then must not exit for it."""
         wait = 0.1
-        for tries in range(1, OPEN_TRIES + 1):
+        for tries in range(1, defaults.STORE_OPEN_TRIES + 1):
             try:
                 if migrate:
                     self.migrated = self.upgrade()
@@ -127,7 +125,7 @@ class Store:
                     self.check_schema()
                 return
             except sa.exc.DBAPIError as exc:
-                if tries == OPEN_TRIES or not retry.is_transient(exc):
+                if tries == defaults.STORE_OPEN_TRIES or not failures.is_transient(exc):
                     raise
                 log.warning("job store not ready (%s), trying again", type(exc.orig).__name__)
                 time.sleep(wait)

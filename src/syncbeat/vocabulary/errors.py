@@ -76,17 +76,8 @@ class TransientError(SyncbeatError):
     retryable = True
 
 
-class LeaseLost(SyncbeatError):
-    """This worker no longer owns the job: another worker took it over, so this one stops
-    before it writes anything more."""
-
-
 class JobBusy(SyncbeatError):
     """The job is running in another live process."""
-
-
-class Interrupted(SyncbeatError):
-    """The run stopped at a batch boundary because it was asked to."""
 
 
 class UntrustedServerError(SyncbeatError):
@@ -97,3 +88,27 @@ class UntrustedServerError(SyncbeatError):
 class NotAllowedError(ConfigError):
     """A pipeline saved through the API refers to a secret or a file the operator did
     not allow it to reach."""
+
+
+# -- control flow: how a run stops early. The runner turns each into its end ------------
+
+
+class LeaseLost(SyncbeatError):
+    """This worker no longer owns the job: another worker took it over, so this one stops
+    before it writes anything more."""
+
+
+class Stuck(LeaseLost):
+    """The batch made no progress for the batch timeout; the job was given back."""
+
+
+class Interrupted(SyncbeatError):
+    """The run stopped at a batch boundary because it was asked to (SIGTERM, Ctrl-C)."""
+
+
+class Requested(SyncbeatError):
+    """A person asked to pause or cancel the job; the run stops at a batch boundary."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"{status} on request")
+        self.status = status

@@ -6,8 +6,9 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -23,7 +24,40 @@ from sqlalchemy.exc import ArgumentError
 from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.errors import ConfigError
 
-Mode = Literal["upsert", "append", "replace"]
+
+def lease_timing_holds(lease_ttl: float, heartbeat_interval: float) -> bool:
+    """The rule between the two: a lease outlives several heartbeats, so that a worker
+    misses one or two (a slow store, a GC pause) before it can lose its job."""
+    return lease_ttl > heartbeat_interval
+
+
+def check_lease_timing(lease_ttl: float, heartbeat_interval: float) -> None:
+    """The same rule for a worker's options, as a usage error that says what to give."""
+    if not lease_timing_holds(lease_ttl, heartbeat_interval):
+        raise ConfigError(
+            f"The lease TTL ({lease_ttl:g}s) must be longer than the heartbeat interval "
+            f"({heartbeat_interval:g}s).",
+            hint="Give several heartbeats per lease, e.g. --heartbeat-interval 5 --lease-ttl 30.",
+        )
+
+
+class Mode(StrEnum):
+    """How a batch is written into the destination table."""
+
+    UPSERT = "upsert"
+    APPEND = "append"
+    REPLACE = "replace"
+
+
+class Origin(StrEnum):
+    """Who wrote a pipeline's URLs: the operator (the CLI, the library) or a holder of an
+    API token, whose pipelines may reach only what the allowlist names
+    (:mod:`syncbeat.connectors.allowlist`)."""
+
+    OPERATOR = "operator"
+    API = "api"
+
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 """A pipeline's name (also as a JSON Schema pattern in the REST API)."""
 _NAME = re.compile(NAME_PATTERN)
@@ -45,7 +79,7 @@ class PipelineSpec(BaseModel):
     key: list[str] = Field(default_factory=list)
     dest_url: str
     dest_table: str
-    mode: Mode = defaults.MODE  # type: ignore[assignment]
+    mode: Mode = Mode(defaults.MODE)
     # None: adaptive, aiming at defaults.BATCH_TARGET_SECONDS per batch.
     batch_size: int | None = Field(None, ge=1, le=1_000_000)
     batch_max_retries: int = Field(defaults.BATCH_MAX_RETRIES, ge=0, le=100)
@@ -75,7 +109,7 @@ class PipelineSpec(BaseModel):
     def _check(self) -> PipelineSpec:
         if (self.source_table is None) == (self.source_query is None):
             raise ValueError("give exactly one of source_table and source_query")
-        if self.lease_ttl <= self.heartbeat_interval:
+        if not lease_timing_holds(self.lease_ttl, self.heartbeat_interval):
             raise ValueError(
                 "lease_ttl must be longer than heartbeat_interval "
                 "(several heartbeats, so one late renewal does not lose the job)"

@@ -1,4 +1,4 @@
-"""Connection URLs: ``${VAR}`` secrets, masking, and opening engines.
+"""Connection URLs as text: ``${VAR}`` secrets, masking and redaction (no connection).
 
 A URL is kept as the user wrote it (``postgresql://app:${PGPASS}@db/x``) and resolved
 only when a connection is opened, so the store never holds a secret's value. A URL with
@@ -11,21 +11,17 @@ import os
 import re
 import traceback
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError
 
-from syncbeat.connectors import local_infile
 from syncbeat.vocabulary.errors import ConnectionUrlError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # scheme://user:password@ : the user name and password, up to the last @ before the path.
 _USERINFO = re.compile(r"^([^:/]+://)([^/?#]*)@")
 MASK = "***"
-_MYSQL = ("mysql", "mariadb")
 # A password may also come as a query parameter (…?password=secret).
 _PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)([^&#]*)")
 
@@ -136,51 +132,6 @@ def has_literal_password(url: str) -> bool:
 def is_masked(url: str) -> bool:
     """Whether the URL's password is the mask that stands for one never stored."""
     return f":{MASK}@" in url or any(m.group(2) == MASK for m in _PASSWORD_PARAM.finditer(url))
-
-
-def create_engine(url: str, *, load_data: bool = False, **kwargs: Any) -> sa.Engine:
-    """Open an engine for a URL as the user wrote it (``${VAR}`` resolved here).
-
-    A MySQL/MariaDB engine never sends the server a local file it asks for (see
-    :mod:`syncbeat.connectors.local_infile`); ``load_data`` lets it offer the batches it loads."""
-    if is_masked(url):
-        raise ConnectionUrlError(
-            f"The password of {url!r} was given literally and is not kept in the store.",
-            hint="Put the password in an environment variable and write ${VAR} in the "
-            "URL, or give the URL again on the command line.",
-        )
-    parsed = parse(resolve(url), as_written=url)
-    if parsed.get_backend_name() in _MYSQL and parsed.get_driver_name() != "pymysql":
-        raise _unguarded(parsed, url)  # before its module is imported: it would load files
-    try:
-        engine = sa.create_engine(parsed, **kwargs)
-    except (NoSuchModuleError, ImportError):  # ImportError: a dialect without its driver
-        raise ConnectionUrlError(
-            f"Unknown database driver {parsed.drivername!r} in {mask(url)!r}.",
-            hint="syncbeat ships sqlite, postgresql (psycopg) and mysql/mariadb (pymysql).",
-        ) from None
-    except (ArgumentError, ValueError, TypeError) as exc:
-        raise ConnectionUrlError(f"Cannot use {mask(url)!r}: {redact([url], str(exc))}") from None
-    if engine.dialect.name in _MYSQL:  # whatever the URL called it
-        if engine.dialect.driver != "pymysql":
-            engine.dispose()
-            raise _unguarded(parsed, url)
-        local_infile.guard(engine, allow_load_data=load_data)
-    return engine
-
-
-def _unguarded(parsed: URL, url: str) -> ConnectionUrlError:
-    return ConnectionUrlError(
-        f"Database driver {parsed.drivername!r} in {mask(url)!r} is not one "
-        "syncbeat can guard against a hostile server.",
-        hint="Write mysql:// or mariadb:// (syncbeat ships pymysql).",
-    )
-
-
-def check(url: str) -> None:
-    """Fail now, with a ConnectionUrlError, if ``url`` cannot be opened as written: bad
-    syntax, an unknown driver, an unset ``${VAR}``. Connects to nothing."""
-    create_engine(url).dispose()
 
 
 def without_variables(url: str) -> str:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from syncbeat.connectors.destinations.sql import MODES, SqlDestination
+from syncbeat.connectors.destinations.sql import SqlDestination
 
-__all__ = ["MODES", "SqlDestination"]
+__all__ = ["SqlDestination"]

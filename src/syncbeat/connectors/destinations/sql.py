@@ -10,24 +10,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from syncbeat.connectors import conversions, faults, typemap
+from syncbeat.connectors import conversions, engines, faults, typemap
 from syncbeat.connectors.destinations import collisions, state
 from syncbeat.connectors.destinations.bulk import MysqlLoadWriter, PgCopyWriter
 from syncbeat.connectors.destinations.collations import check_key_columns
 from syncbeat.connectors.destinations.swap import Swap, staging_name
 from syncbeat.connectors.failures import as_driver_error, classify
+from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import Collation
 from syncbeat.connectors.statements import Statements
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import ConfigError, DestinationError, TransientError
+from syncbeat.vocabulary.pipeline import Mode
 
 # MySQL/MariaDB errors meaning "LOAD DATA LOCAL is not allowed here".
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 4166}
 
 log = logging.getLogger(__name__)
-
-MODES = ("upsert", "append", "replace")
 
 
 def _split_name(name: str) -> tuple[str | None, str]:
@@ -43,11 +43,11 @@ class SqlDestination:
     """
 
     def __init__(self, url: str, table: str, mode: str) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(MODES)}.")
+        if mode not in tuple(Mode):
+            raise ConfigError(f"Unknown mode {mode!r}.", hint=f"Use one of: {', '.join(Mode)}.")
         self.url, self.table_name, self.mode = url, table, mode
         # LOAD DATA LOCAL must be allowed by the client before the server can accept it.
-        self.engine = urls.create_engine(url, load_data=True, pool_pre_ping=True)
+        self.engine = engines.create_engine(url, load_data=True, pool_pre_ping=True)
         typemap.exact_sessions(self.engine, writes=True)
         self.dialect = self.engine.dialect.name
         self.schema, self.name = _split_name(table)
@@ -308,13 +308,13 @@ class SqlDestination:
                 elif rows:
                     named = [dict(zip(self._names, r, strict=True)) for r in rows]
                     conn.execute(self._insert, named)
-                faults.strike("dest_write")  # tests only: fails before the commit
+                faults.strike(Point.DEST_WRITE)  # tests only: fails before the commit
         except sa.exc.IntegrityError as exc:
             collision = collisions.from_violation(exc, self.table_name)
             if self.mode == "upsert" and collision is not None:
                 raise collision from None
             raise
-        faults.strike("dest_ack")  # tests only: fails after it, as if its answer was lost
+        faults.strike(Point.DEST_ACK)  # tests only: fails after it, as if its answer was lost
         return True
 
     def _bulk_writer(

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat import counters as metrics
+from syncbeat import counters
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.checkpoint import Checkpoint, decode_key, encode_key
 from syncbeat.vocabulary.errors import DestinationError, LeaseLost
@@ -78,7 +78,7 @@ def fence(conn: sa.Connection, uid: str, epoch: int, target: str) -> DestState:
     if raised == 0:
         row = conn.execute(sa.select(state_table).where(_where(uid))).first()
         if row is not None:
-            metrics.fenced_write_rejected("destination")
+            counters.fenced_write_rejected("destination")
             raise LeaseLost(
                 f"The destination is held by a newer lease ({row.lease_epoch} > {epoch})."
             )
@@ -123,7 +123,7 @@ def advance(
         return True
     row = conn.execute(sa.select(state_table).where(_where(uid))).first()
     if row is None or row.lease_epoch != epoch:
-        metrics.fenced_write_rejected("destination")
+        counters.fenced_write_rejected("destination")
         raise LeaseLost("A newer lease took the destination over; this batch rolls back.")
     if row.batch_index == after.batch_index:
         return False
@@ -145,5 +145,5 @@ def set_status(conn: sa.Connection, uid: str, epoch: int, status: str) -> None:
         .values(status=status)
     ).rowcount
     if moved == 0:
-        metrics.fenced_write_rejected("destination")
+        counters.fenced_write_rejected("destination")
         raise LeaseLost("A newer lease took the destination over.")

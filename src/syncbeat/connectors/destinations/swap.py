@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from syncbeat.connectors import faults
 from syncbeat.connectors.destinations import state
+from syncbeat.connectors.faults import Point
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.errors import TransientError
 
@@ -88,33 +89,33 @@ class Swap:
             if self.engine.dialect.name == "postgresql":
                 timeout = int(defaults.SWAP_LOCK_TIMEOUT_SECONDS * 1000)
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout}")
-            faults.strike("swap.lock_timeout")
+            faults.strike(Point.SWAP_LOCK_TIMEOUT)
             # First: Python's sqlite3 opens the transaction at the first data change,
             # and a DDL statement before it would commit on its own.
             state.set_status(conn, self.uid, epoch, state.DONE)
-            faults.strike("swap.done")
+            faults.strike(Point.SWAP_DONE)
             if self._has(conn, self.table):
                 conn.exec_driver_sql(f"DROP TABLE {self.full(self.table)}")
-            faults.strike("swap.drop_target")
+            faults.strike(Point.SWAP_DROP_TARGET)
             conn.exec_driver_sql(
                 f"ALTER TABLE {self.full(self.staging)} RENAME TO {self._quote(self.table)}"
             )
-            faults.strike("swap.rename")
-        faults.strike("swap.committed")
+            faults.strike(Point.SWAP_RENAME)
+        faults.strike(Point.SWAP_COMMITTED)
 
     def _in_steps(self, epoch: int) -> None:
         with self.engine.begin() as conn:
             state.set_status(conn, self.uid, epoch, state.SWAPPING)
-        faults.strike("swap.swapping")
+        faults.strike(Point.SWAP_SWAPPING)
         with self.engine.connect() as conn:
             staged, there = self._has(conn, self.staging), self._has(conn, self.table)
             if staged or self._has(conn, self.old):
                 # Left by a run of this job that stopped after the rename; or in the way.
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.full(self.old)}")
-            faults.strike("swap.drop_old")
+            faults.strike(Point.SWAP_DROP_OLD)
             if staged:
                 with _lock_wait_timeout(conn):
-                    faults.strike("swap.lock_timeout")
+                    faults.strike(Point.SWAP_LOCK_TIMEOUT)
                     if there:
                         conn.exec_driver_sql(
                             f"RENAME TABLE {self.full(self.table)} TO {self.full(self.old)}, "
@@ -124,12 +125,12 @@ class Swap:
                         conn.exec_driver_sql(
                             f"RENAME TABLE {self.full(self.staging)} TO {self.full(self.table)}"
                         )
-                faults.strike("swap.rename")
+                faults.strike(Point.SWAP_RENAME)
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.full(self.old)}")
-            faults.strike("swap.drop_renamed")
+            faults.strike(Point.SWAP_DROP_RENAMED)
         with self.engine.begin() as conn:
             state.set_status(conn, self.uid, epoch, state.DONE)
-        faults.strike("swap.done")
+        faults.strike(Point.SWAP_DONE)
 
 
 @contextmanager

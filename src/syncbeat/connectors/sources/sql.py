@@ -11,17 +11,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import NullType, TypeEngine
 
-from syncbeat.connectors import faults, keys, paging, typemap
+from syncbeat.connectors import engines, faults, keys, paging, typemap
 from syncbeat.connectors.failures import classify
-from syncbeat.vocabulary import urls
+from syncbeat.connectors.faults import Point
+from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.checkpoint import Key
 from syncbeat.vocabulary.errors import ConfigError, KeyColumnError, SourceError
 
 log = logging.getLogger(__name__)
 
 _PROBE = "_syncbeat_probe"
-ESTIMATE_ABOVE = 1_000_000
-"""Rows above which PostgreSQL's estimate replaces COUNT(*) for progress."""
 
 
 class SqlSource:
@@ -42,7 +41,7 @@ class SqlSource:
         if (table is None) == (query is None):
             raise ConfigError("Give the source as either a table or a query, not both.")
         self.url, self.table_name, self.query = url, table, query
-        self.engine = urls.create_engine(url, pool_pre_ping=True)
+        self.engine = engines.create_engine(url, pool_pre_ping=True)
         typemap.exact_sessions(self.engine, writes=False)
         self.dialect = self.engine.dialect.name
         self.selectable: sa.FromClause
@@ -267,7 +266,7 @@ class SqlSource:
                         sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
                         {"t": pg_regclass(self.table_name)},
                     ).scalar()
-                    if estimate is not None and estimate >= ESTIMATE_ABOVE:
+                    if estimate is not None and estimate >= defaults.ESTIMATE_ABOVE:
                         return int(estimate)
                 return int(
                     conn.execute(
@@ -288,7 +287,7 @@ class SqlSource:
 
     def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
         """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
-        faults.strike("source_read")  # tests only: a no-op unless SYNCBEAT_FAULTS is set
+        faults.strike(Point.SOURCE_READ)  # tests only: a no-op unless SYNCBEAT_FAULTS is set
         exact = self._exact_columns
         if not self.key:
             offset = int(last[0]) if last else 0
