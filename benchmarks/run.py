@@ -38,10 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 import pymysql
+
+from servers import Server, Servers
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,7 +51,6 @@ SYNCBEAT = str(Path(PYTHON).parent / "syncbeat")
 WORKLOADS = str(HERE / "workloads.py")
 SPAWN = str(HERE / "spawn.py")
 
-PREFIX = "sbbench_"
 SRC_DB = "sbbench_src"  # --rows rows
 SMALL_DB = "sbbench_src_small"  # --rows-small rows
 BIG_DB = "sbbench_src_10m"  # 10M rows, with --with-10m
@@ -121,110 +121,6 @@ FILL_CHUNK = 500_000
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-# -- servers --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Server:
-    kind: str  # "pg" | "mariadb"
-    user: str
-    password: str | None
-    host: str
-    port: int
-    admin_db: str
-
-    @classmethod
-    def parse(cls, kind: str, dsn: str) -> Server:
-        parts = urlsplit(dsn)
-        default_port, default_user, default_db = (
-            (5432, "postgres", "postgres") if kind == "pg" else (3306, "root", "")
-        )
-        return cls(
-            kind=kind,
-            user=unquote(parts.username) if parts.username else default_user,
-            password=unquote(parts.password) if parts.password is not None else None,
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or default_port,
-            admin_db=parts.path.lstrip("/") or default_db,
-        )
-
-    def url(self, scheme: str, db: str, *, need_password: bool = False) -> str:
-        user = quote(self.user, safe="")
-        password = self.password
-        if password is None and need_password:
-            # dlt's postgres destination insists on a password; with trust auth (the
-            # local default) the server never asks for it.
-            password = "unused"
-        auth = f"{user}:{quote(password, safe='')}" if password is not None else user
-        return f"{scheme}://{auth}@{self.host}:{self.port}/{db}"
-
-    # PostgreSQL: libpq URI (psql, psycopg), syncbeat URL, dlt URLs.
-    def libpq(self, db: str) -> str:
-        return self.url("postgresql", db)
-
-    def syncbeat_url(self, db: str) -> str:
-        return self.url("postgresql" if self.kind == "pg" else "mysql+pymysql", db)
-
-    def dlt_source_url(self, db: str) -> str:
-        return self.url("postgresql+psycopg2" if self.kind == "pg" else "mysql+pymysql", db)
-
-    def dlt_dest_url(self, db: str) -> str:
-        if self.kind == "pg":
-            return self.url("postgresql", db, need_password=True)
-        return self.url("mysql+pymysql", db)
-
-    def connect(self, db: str | None = None) -> Any:
-        if self.kind == "pg":
-            return psycopg.connect(self.libpq(db or self.admin_db), autocommit=True)
-        return pymysql.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password or "",
-            database=db or (self.admin_db or None),
-            autocommit=True,
-            charset="utf8mb4",
-        )
-
-    def execute(self, sql: str, db: str | None = None, params: Any = None) -> list[Any]:
-        conn = self.connect(db)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall()) if cur.description else []
-        finally:
-            conn.close()
-
-    def scalar(self, sql: str, db: str | None = None) -> Any:
-        rows = self.execute(sql, db)
-        return rows[0][0] if rows else None
-
-    def recreate(self, db: str) -> None:
-        assert db.startswith(PREFIX)
-        if self.kind == "pg":
-            self.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            self.execute(f'CREATE DATABASE "{db}"')
-        else:
-            self.execute(f"DROP DATABASE IF EXISTS `{db}`")
-            self.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
-
-    def drop(self, db: str) -> None:
-        assert db.startswith(PREFIX)
-        if self.kind == "pg":
-            self.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        else:
-            self.execute(f"DROP DATABASE IF EXISTS `{db}`")
-
-    def checkpoint(self) -> None:
-        """Write out dirty pages left by the previous run, so it does not bill the next."""
-        if self.kind == "pg":
-            with contextlib.suppress(psycopg.Error):  # not a superuser: skip
-                self.execute("CHECKPOINT")
-
-    def count(self, db: str, table: str) -> int:
-        return int(self.scalar(f"SELECT count(*) FROM {table}", db))
 
 
 # -- measuring one process (or one pipeline) ------------------------------------------
@@ -476,13 +372,8 @@ def select_variants(variants: list[Variant], only: str | None) -> list[Variant]:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.pg = Server.parse(
-            "pg",
-            os.environ.get("SYNCBEAT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        )
-        self.maria = Server.parse(
-            "mariadb", os.environ.get("SYNCBEAT_BENCH_MARIADB", "mysql://root@127.0.0.1:3306")
-        )
+        self.servers = Servers.from_environment()
+        self.pg, self.maria = self.servers.pg, self.servers.maria
         self.sizes = {SRC_DB: args.rows, SMALL_DB: args.rows_small, BIG_DB: 10_000_000}
         self.variants = select_variants(
             all_variants(args.with_10m, args.dlt_cross_backend), args.only
@@ -493,7 +384,7 @@ class Bench:
         self.naive_batches = 0
 
     def server(self, kind: str) -> Server:
-        return self.pg if kind == "pg" else self.maria
+        return self.servers[kind]
 
     def rows(self, v: Variant) -> int:
         return self.sizes[v.src_db]
