@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import os
 import platform
@@ -47,6 +46,7 @@ from databases import (
     source_sizes,
 )
 from measurement import Sample, measure
+from naive import PAGE, NaivePlan, extrapolate
 from progress import log
 from servers import Server, Servers
 from variants import GROUPS, Variant, all_variants, select_variants
@@ -74,8 +74,7 @@ class Bench:
         )
         self.facts: dict[str, str] = {}
         self.unavailable: dict[str, str] = {}
-        self.naive_offsets: list[int] = []
-        self.naive_batches = 0
+        self.naive = NaivePlan.for_table(args.rows, args.naive_batches)
 
     def server(self, kind: str) -> Server:
         return self.servers[kind]
@@ -184,9 +183,9 @@ class Bench:
             args = {
                 "source_dsn": src.libpq(v.src_db),
                 "dest_dsn": dst.libpq(DST_DB),
-                "offsets": self.naive_offsets,
-                "batches": self.naive_batches,
-                "page": 100,
+                "offsets": self.naive.offsets,
+                "batches": self.naive.batches,
+                "page": PAGE,
             }
             return [[PYTHON, WORKLOADS, "naive", json.dumps(args)]], {}
         if v.kind == "dlt":
@@ -210,9 +209,7 @@ class Bench:
 
     def expected_rows(self, v: Variant, sample: Sample) -> int:
         if v.kind == "naive":
-            return sum(
-                min(self.naive_batches * 100, max(self.rows(v) - o, 0)) for o in self.naive_offsets
-            )
+            return self.naive.expected_rows(self.rows(v))
         return self.rows(v)
 
     def dest_count(self, v: Variant) -> int:
@@ -233,36 +230,14 @@ class Bench:
         if sample.error or sample.na:
             return sample
         if v.kind == "naive":
-            sample.seconds = self.extrapolate(sample.result["per_batch"], self.rows(v))
+            sample.seconds = extrapolate(sample.result["per_batch"], self.rows(v))
         got, want = self.dest_count(v), self.expected_rows(v, sample)
         if got != want:
             sample.error = f"destination has {got:,} rows, expected {want:,}"
         return sample
 
-    def extrapolate(self, per_batch: dict[str, float], rows: int) -> float:
-        """Least-squares line through (offset, cost of one batch), summed over every
-        batch of the full table: the time the naive design needs for all of it."""
-        xs = [float(k) for k in per_batch]
-        ys = list(per_batch.values())
-        mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
-        sxx = sum((x - mean_x) ** 2 for x in xs)
-        slope = (
-            sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
-            if sxx
-            else 0.0
-        )
-        intercept = mean_y - slope * mean_x
-        batches = -(-rows // 100)
-        return batches * intercept + slope * 100 * batches * (batches - 1) / 2
-
     def run(self) -> None:
         self.check_tools()
-        rows = self.args.rows
-        self.naive_offsets = sorted({0, rows // 10, rows // 2, rows * 9 // 10})
-        # The timed prefixes must not overlap (their rows go into one destination table).
-        offsets = self.naive_offsets
-        gap = min((b - a for a, b in itertools.pairwise(offsets)), default=rows)
-        self.naive_batches = max(1, min(self.args.naive_batches, gap // 100))
         self.drop_databases()
         try:
             make_sources(self.servers, self.source_dbs(), self.sizes, keep=self.args.keep)
@@ -431,10 +406,10 @@ class Bench:
             out += [
                 "",
                 f"Naive OFFSET paging: median cost of one 100-row batch (rows + "
-                f"checkpoint committed), timed over {self.naive_batches} batches at each "
+                f"checkpoint committed), timed over {self.naive.batches} batches at each "
                 "offset:",
             ]
-            for off in self.naive_offsets:
+            for off in self.naive.offsets:
                 cost = statistics.median(s.result["per_batch"][str(off)] for s in good)
                 out.append(f"  offset {off:>10,}: {cost * 1000:8.2f} ms/batch")
             total = statistics.median(s.seconds for s in good if s.seconds)
