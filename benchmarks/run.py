@@ -21,14 +21,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
-import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +39,7 @@ from databases import (
     make_sources,
     source_sizes,
 )
+from facts import collect_facts
 from measurement import Sample, measure
 from naive import PAGE, NaivePlan, extrapolate
 from progress import log
@@ -52,7 +48,6 @@ from servers import Server, Servers
 from variants import GROUPS, Variant, all_variants, select_variants
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 PYTHON = sys.executable
 SYNCBEAT = str(Path(PYTHON).parent / "syncbeat")
 WORKLOADS = str(HERE / "workloads.py")
@@ -239,7 +234,12 @@ class Bench:
         self.drop_databases()
         try:
             make_sources(self.servers, self.source_dbs(), self.sizes, keep=self.args.keep)
-            self.collect_facts()
+            self.facts = collect_facts(
+                self.servers,
+                mariadb_unreachable="mariadb" in self.unavailable,
+                source_dbs=self.source_dbs(),
+                sizes=self.sizes,
+            )
             for rep in range(self.args.reps):
                 for v in self.variants:
                     sample = self.run_once(v)
@@ -255,84 +255,6 @@ class Bench:
         drop_all(
             self.servers, mariadb_unreachable="mariadb" in self.unavailable, keep=self.args.keep
         )
-
-    # .. facts ............................................................................
-
-    def collect_facts(self) -> None:
-        f = self.facts
-        f["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        model = ""
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        f["cpu"] = f"{os.cpu_count()} CPUs" + (f" ({model})" if model else "")
-        try:
-            kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
-            f["memory"] = f"{kb / 1024 / 1024:.1f} GiB"
-        except (OSError, TypeError):
-            f["memory"] = "?"
-        f["os"] = f"{platform.system()} {platform.release()}"
-        f["python"] = platform.python_version()
-        pg = self.pg
-        settings = ", ".join(
-            f"{name}={pg.scalar(f'SHOW {name}')}"
-            for name in ("shared_buffers", "synchronous_commit", "max_wal_size")
-        )
-        f["postgresql"] = f"{pg.scalar('SHOW server_version')} ({settings})"
-        if (ps := shutil.which("psql")) is not None:
-            f["psql"] = subprocess.run(
-                [ps, "--version"], capture_output=True, text=True
-            ).stdout.strip()
-        if "mariadb" not in self.unavailable:
-            m = self.maria
-            settings = ", ".join(
-                f"{name}={m.scalar(f'SELECT @@{name}')}"
-                for name in ("innodb_buffer_pool_size", "innodb_flush_log_at_trx_commit")
-            )
-            f["mariadb"] = f"{m.scalar('SELECT VERSION()')} ({settings})"
-        for kind, db in sorted(self.source_dbs()):
-            server = self.server(kind)
-            tuple_bytes = ""
-            if kind == "pg":
-                size = int(server.scalar("SELECT pg_relation_size('items')", db))
-                avg = server.scalar("SELECT avg(pg_column_size(items.*)) FROM items", db)
-                tuple_bytes = f", {float(avg):.0f} bytes/row as tuples"
-            else:
-                size = int(
-                    server.scalar(
-                        "SELECT data_length FROM information_schema.tables "
-                        f"WHERE table_schema = '{db}' AND table_name = 'items'"
-                    )
-                )
-            rows = self.sizes[db]
-            f[f"table {kind} {db}"] = (
-                f"{rows:,} rows, {size / 1e6:.0f} MB on disk ({size / rows:.0f} bytes/row)"
-                + tuple_bytes
-            )
-        from importlib.metadata import PackageNotFoundError, version
-
-        for package in ("syncbeat", "dlt", "pyarrow", "sqlalchemy", "psycopg", "pymysql"):
-            try:
-                f[package] = version(package)
-            except PackageNotFoundError:
-                f[package] = "not installed"
-        git = shutil.which("git")
-        if git:
-            head = subprocess.run(
-                [git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-            ).stdout.strip()
-            dirty = subprocess.run(
-                [git, "status", "--porcelain", "--untracked-files=no"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            if head:
-                f["syncbeat"] += f" (git {head}{', uncommitted changes' if dirty else ''})"
 
 
 def main(argv: list[str] | None = None) -> None:
