@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pymysql
 
+from commands import command_for
 from databases import (
     DLT_DATASET,
     DST_DB,
@@ -41,17 +42,11 @@ from databases import (
 )
 from facts import collect_facts
 from measurement import Sample, measure
-from naive import PAGE, NaivePlan, extrapolate
+from naive import NaivePlan, extrapolate
 from progress import log
 from report import BEGIN, END, Report, describe, update_doc
 from servers import Server, Servers
 from variants import GROUPS, Variant, all_variants, select_variants
-
-HERE = Path(__file__).resolve().parent
-PYTHON = sys.executable
-SYNCBEAT = str(Path(PYTHON).parent / "syncbeat")
-WORKLOADS = str(HERE / "workloads.py")
-
 
 # -- the benchmark --------------------------------------------------------------------
 
@@ -118,88 +113,6 @@ class Bench:
             dst.execute(PG_DDL, DST_DB)  # an empty copy of the table
         self.pg.checkpoint()
 
-    def command(self, v: Variant, tmp: Path) -> tuple[list[list[str]], dict[str, str]]:
-        src, dst = self.server(v.src), self.server(v.dst)
-        if v.kind == "pipe":
-            return [
-                [
-                    "psql",
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-d",
-                    src.libpq(v.src_db),
-                    "-c",
-                    "COPY items TO STDOUT (FORMAT binary)",
-                ],
-                [
-                    "psql",
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-d",
-                    dst.libpq(DST_DB),
-                    "-c",
-                    "COPY items FROM STDIN (FORMAT binary)",
-                ],
-            ], {}
-        if v.kind == "cli":
-            return [
-                [
-                    SYNCBEAT,
-                    "--store",
-                    f"sqlite:///{tmp}/store.db",
-                    "sync",
-                    "--from",
-                    src.syncbeat_url(v.src_db),
-                    "--table",
-                    "items",
-                    "--to",
-                    dst.syncbeat_url(DST_DB),
-                    "--mode",
-                    v.mode,
-                ],
-            ], {"COLUMNS": "200", "NO_COLOR": "1"}
-        if v.kind == "lib":
-            args = {
-                "store": f"sqlite:///{tmp}/store.db",
-                "source_url": src.syncbeat_url(v.src_db),
-                "dest_url": dst.syncbeat_url(DST_DB),
-                "table": "items",
-                "mode": v.mode,
-                "checkpoints": v.checkpoints,
-            }
-            return [[PYTHON, WORKLOADS, "syncbeat-lib", json.dumps(args)]], {}
-        if v.kind == "naive":
-            args = {
-                "source_dsn": src.libpq(v.src_db),
-                "dest_dsn": dst.libpq(DST_DB),
-                "offsets": self.naive.offsets,
-                "batches": self.naive.batches,
-                "page": PAGE,
-            }
-            return [[PYTHON, WORKLOADS, "naive", json.dumps(args)]], {}
-        if v.kind == "dlt":
-            args = {
-                "source_url": src.dlt_source_url(v.src_db),
-                "dest_kind": "postgres" if v.dst == "pg" else "sqlalchemy",
-                "dest_url": dst.dlt_dest_url(DST_DB),
-                # On MySQL/MariaDB a dlt dataset is a database: use the fresh one.
-                "dataset": DLT_DATASET if v.dst == "pg" else DST_DB,
-                "backend": v.backend,
-                "disposition": v.disposition,
-            }
-            env = {
-                # Configured from code and env only; the run dir is an empty temp dir.
-                "DLT_DATA_DIR": str(tmp / "dlt-data"),
-                "RUNTIME__DLTHUB_TELEMETRY": "false",
-                "RUNTIME__LOG_LEVEL": "WARNING",
-            }
-            return [[PYTHON, WORKLOADS, "dlt", json.dumps(args)]], env
-        raise AssertionError(v.kind)
-
     def expected_rows(self, v: Variant, sample: Sample) -> int:
         if v.kind == "naive":
             return self.naive.expected_rows(self.rows(v))
@@ -216,7 +129,7 @@ class Bench:
         self.prepare(v)
         tmp = Path(tempfile.mkdtemp(prefix="sbbench_"))
         try:
-            commands, env = self.command(v, tmp)
+            commands, env = command_for(v, self.servers, self.naive, tmp)
             sample = measure(commands, workdir=tmp, env=env, timeout=self.args.timeout)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
