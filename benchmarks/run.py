@@ -29,8 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pymysql
-
+from availability import Availability
 from commands import command_for
 from databases import (
     DLT_DATASET,
@@ -61,7 +60,7 @@ class Bench:
             all_variants(args.with_10m, args.dlt_cross_backend), args.only
         )
         self.facts: dict[str, str] = {}
-        self.unavailable: dict[str, str] = {}
+        self.availability = Availability()  # checked when the run starts
         self.naive = NaivePlan.for_table(args.rows, args.naive_batches)
 
     def server(self, kind: str) -> Server:
@@ -72,37 +71,8 @@ class Bench:
 
     # .. setup ..........................................................................
 
-    def check_tools(self) -> None:
-        if not shutil.which("psql"):
-            self.unavailable["pipe"] = "psql not found (apt-get install postgresql-client)"
-        try:
-            import dlt  # noqa: F401
-        except ImportError:
-            self.unavailable["dlt"] = "dlt not installed (make bench installs .[bench])"
-        from syncbeat import RunHooks
-
-        if "checkpoints" not in {f.name for f in dataclasses.fields(RunHooks)}:
-            self.unavailable["nockpt"] = "no switch"
-        needs_maria = any("mariadb" in (v.src, v.dst) for v in self.variants)
-        if needs_maria:
-            try:
-                self.maria.scalar("SELECT 1")
-            except pymysql.Error as exc:
-                self.unavailable["mariadb"] = f"MariaDB unreachable: {exc}"
-
-    def unavailable_reason(self, v: Variant) -> str | None:
-        if "mariadb" in (v.src, v.dst) and "mariadb" in self.unavailable:
-            return self.unavailable["mariadb"]
-        if v.kind == "pipe":
-            return self.unavailable.get("pipe")
-        if v.kind == "dlt":
-            return self.unavailable.get("dlt")
-        if v.kind == "lib" and v.checkpoints is False:
-            return self.unavailable.get("nockpt")
-        return None
-
     def source_dbs(self) -> set[tuple[str, str]]:
-        return {(v.src, v.src_db) for v in self.variants if self.unavailable_reason(v) is None}
+        return {(v.src, v.src_db) for v in self.variants if self.availability.reason(v) is None}
 
     # .. one run ........................................................................
 
@@ -123,7 +93,7 @@ class Bench:
         return self.server(v.dst).count(DST_DB, table)
 
     def run_once(self, v: Variant) -> Sample:
-        reason = self.unavailable_reason(v)
+        reason = self.availability.reason(v)
         if reason:
             return Sample(na=reason)
         self.prepare(v)
@@ -143,13 +113,13 @@ class Bench:
         return sample
 
     def run(self) -> None:
-        self.check_tools()
+        self.availability = Availability.check(self.servers, self.variants)
         self.drop_databases()
         try:
             make_sources(self.servers, self.source_dbs(), self.sizes, keep=self.args.keep)
             self.facts = collect_facts(
                 self.servers,
-                mariadb_unreachable="mariadb" in self.unavailable,
+                mariadb_unreachable=self.availability.mariadb_unreachable,
                 source_dbs=self.source_dbs(),
                 sizes=self.sizes,
             )
@@ -166,7 +136,9 @@ class Bench:
 
     def drop_databases(self) -> None:
         drop_all(
-            self.servers, mariadb_unreachable="mariadb" in self.unavailable, keep=self.args.keep
+            self.servers,
+            mariadb_unreachable=self.availability.mariadb_unreachable,
+            keep=self.args.keep,
         )
 
 
