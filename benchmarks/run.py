@@ -23,126 +23,16 @@ import argparse
 import dataclasses
 import json
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from availability import Availability
-from commands import command_for
-from databases import (
-    DLT_DATASET,
-    DST_DB,
-    PG_DDL,
-    drop_all,
-    make_sources,
-    source_sizes,
-)
-from facts import collect_facts
-from measurement import Sample, measure
-from naive import NaivePlan, extrapolate
-from progress import log
-from report import BEGIN, END, Report, describe, update_doc
-from servers import Server, Servers
-from variants import GROUPS, Variant, all_variants, select_variants
-
-# -- the benchmark --------------------------------------------------------------------
+from report import BEGIN, END, update_doc
+from runner import Runner
+from variants import GROUPS, all_variants
 
 
-class Bench:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.servers = Servers.from_environment()
-        self.pg, self.maria = self.servers.pg, self.servers.maria
-        self.sizes = source_sizes(args.rows, args.rows_small)
-        self.variants = select_variants(
-            all_variants(args.with_10m, args.dlt_cross_backend), args.only
-        )
-        self.facts: dict[str, str] = {}
-        self.availability = Availability()  # checked when the run starts
-        self.naive = NaivePlan.for_table(args.rows, args.naive_batches)
-
-    def server(self, kind: str) -> Server:
-        return self.servers[kind]
-
-    def rows(self, v: Variant) -> int:
-        return self.sizes[v.src_db]
-
-    # .. setup ..........................................................................
-
-    def source_dbs(self) -> set[tuple[str, str]]:
-        return {(v.src, v.src_db) for v in self.variants if self.availability.reason(v) is None}
-
-    # .. one run ........................................................................
-
-    def prepare(self, v: Variant) -> None:
-        dst = self.server(v.dst)
-        dst.recreate(DST_DB)
-        if v.kind in ("pipe", "naive"):
-            dst.execute(PG_DDL, DST_DB)  # an empty copy of the table
-        self.pg.checkpoint()
-
-    def expected_rows(self, v: Variant, sample: Sample) -> int:
-        if v.kind == "naive":
-            return self.naive.expected_rows(self.rows(v))
-        return self.rows(v)
-
-    def dest_count(self, v: Variant) -> int:
-        table = f"{DLT_DATASET}.items" if v.kind == "dlt" and v.dst == "pg" else "items"
-        return self.server(v.dst).count(DST_DB, table)
-
-    def run_once(self, v: Variant) -> Sample:
-        reason = self.availability.reason(v)
-        if reason:
-            return Sample(na=reason)
-        self.prepare(v)
-        tmp = Path(tempfile.mkdtemp(prefix="sbbench_"))
-        try:
-            commands, env = command_for(v, self.servers, self.naive, tmp)
-            sample = measure(commands, workdir=tmp, env=env, timeout=self.args.timeout)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if sample.error or sample.na:
-            return sample
-        if v.kind == "naive":
-            sample.seconds = extrapolate(sample.result["per_batch"], self.rows(v))
-        got, want = self.dest_count(v), self.expected_rows(v, sample)
-        if got != want:
-            sample.error = f"destination has {got:,} rows, expected {want:,}"
-        return sample
-
-    def run(self) -> None:
-        self.availability = Availability.check(self.servers, self.variants)
-        self.drop_databases()
-        try:
-            make_sources(self.servers, self.source_dbs(), self.sizes, keep=self.args.keep)
-            self.facts = collect_facts(
-                self.servers,
-                mariadb_unreachable=self.availability.mariadb_unreachable,
-                source_dbs=self.source_dbs(),
-                sizes=self.sizes,
-            )
-            for rep in range(self.args.reps):
-                for v in self.variants:
-                    sample = self.run_once(v)
-                    v.samples.append(sample)
-                    log(
-                        f"[rep {rep + 1}/{self.args.reps}] {v.name}: "
-                        + describe(v, sample, self.rows(v))
-                    )
-        finally:
-            self.drop_databases()
-
-    def drop_databases(self) -> None:
-        drop_all(
-            self.servers,
-            mariadb_unreachable=self.availability.mariadb_unreachable,
-            keep=self.args.keep,
-        )
-
-
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -200,34 +90,45 @@ def main(argv: list[str] | None = None) -> None:
         args.naive_batches = min(args.naive_batches, 20)
     if args.reps < 1 or args.rows < 100 or args.rows_small < 100:
         p.error("--reps must be >= 1 and --rows/--rows-small >= 100")
+    return args
+
+
+def write_json(path: Path, command: str, runner: Runner) -> None:
+    """The raw samples of every variant, for comparing runs beyond the medians."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "command": command,
+                "facts": runner.facts,
+                "variants": [
+                    {
+                        "name": v.name,
+                        "label": v.label,
+                        "rows": runner.rows(v),
+                        "samples": [dataclasses.asdict(s) for s in v.samples],
+                    }
+                    for v in runner.variants
+                ],
+            },
+            indent=2,
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # The command as typed, for the doc block: the report is only comparable with its options.
     command = " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *(argv or sys.argv[1:])])
 
-    bench = Bench(args)
+    runner = Runner(args)
     started = time.monotonic()
-    bench.run()
-    report = Report(bench.variants, bench.sizes, bench.facts, args.reps, bench.naive).render()
+    runner.run()
+    report = runner.report().render()
     report += f"\n\nTotal benchmark time: {(time.monotonic() - started) / 60:.1f} min"
     print(report)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "command": command,
-                    "facts": bench.facts,
-                    "variants": [
-                        {
-                            "name": v.name,
-                            "label": v.label,
-                            "rows": bench.rows(v),
-                            "samples": [dataclasses.asdict(s) for s in v.samples],
-                        }
-                        for v in bench.variants
-                    ],
-                },
-                indent=2,
-            )
-        )
+        write_json(args.json, command, runner)
     if args.update_doc:
         update_doc(args.update_doc, command, report)
 
