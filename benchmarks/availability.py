@@ -1,0 +1,60 @@
+"""Which variants can run here: psql, dlt, syncbeat's checkpoint switch, a reachable MariaDB.
+
+A variant whose tool is missing is reported as n/a with the reason, instead of failing
+the run, so a partial setup still measures everything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import shutil
+
+import pymysql  # type: ignore[import-untyped]  # no stubs shipped
+
+from servers import Servers
+from variants import Variant
+
+
+@dataclasses.dataclass
+class Availability:
+    missing: dict[str, str] = dataclasses.field(default_factory=dict)  # what -> why
+
+    @classmethod
+    def check(cls, servers: Servers, variants: list[Variant]) -> Availability:
+        missing: dict[str, str] = {}
+        if not shutil.which("psql"):
+            missing["pipe"] = "psql not found (apt-get install postgresql-client)"
+        try:
+            # Imported, not only looked up: an install that cannot import is missing too.
+            importlib.import_module("dlt")
+        except ImportError:
+            missing["dlt"] = "dlt not installed (make bench installs .[bench])"
+        from syncbeat import RunHooks
+
+        if "checkpoints" not in {f.name for f in dataclasses.fields(RunHooks)}:
+            missing["nockpt"] = "no switch"
+        needs_maria = any("mariadb" in (v.src, v.dst) for v in variants)
+        if needs_maria:
+            try:
+                servers.maria.scalar("SELECT 1")
+            except pymysql.Error as exc:
+                missing["mariadb"] = f"MariaDB unreachable: {exc}"
+        return cls(missing)
+
+    @property
+    def mariadb_unreachable(self) -> bool:
+        # Only known when a selected variant needs MariaDB; otherwise it was not tried.
+        return "mariadb" in self.missing
+
+    def reason(self, v: Variant) -> str | None:
+        """Why ``v`` cannot run here, or None when it can."""
+        if "mariadb" in (v.src, v.dst) and "mariadb" in self.missing:
+            return self.missing["mariadb"]
+        if v.kind == "pipe":
+            return self.missing.get("pipe")
+        if v.kind == "dlt":
+            return self.missing.get("dlt")
+        if v.kind == "lib" and v.checkpoints is False:
+            return self.missing.get("nockpt")
+        return None
