@@ -26,7 +26,7 @@ def _enable(monkeypatch: pytest.MonkeyPatch, config: dict[str, object] | str) ->
 def test_off_unless_the_environment_asks_for_it() -> None:
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
     code = (
-        "from syncbeat import faults\n"
+        "from syncbeat.connectors import faults\n"
         "for point in faults.POINTS:\n"
         "    for _ in range(1000):\n"
         "        faults.strike(point)\n"

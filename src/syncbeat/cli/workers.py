@@ -20,7 +20,7 @@ from syncbeat.vocabulary import defaults
 def worker(
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Jobs to run at once.")
-    ] = 1,
+    ] = defaults.WORKER_CONCURRENCY,
     heartbeat_interval: Annotated[
         float | None,
         typer.Option(
