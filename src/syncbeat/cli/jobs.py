@@ -9,13 +9,13 @@ import typer
 from syncbeat.cli import render
 from syncbeat.cli.app import app, client, job_app
 from syncbeat.cli.options import JobId, JsonOpt
-from syncbeat.vocabulary.status import WATCH_ORDER as STATUSES
+from syncbeat.vocabulary.status import WATCH_ORDER
 
 
 def _known_status(value: str | None) -> str | None:
-    if value is not None and value not in STATUSES:
+    if value is not None and value not in WATCH_ORDER:
         raise typer.BadParameter(
-            f"{value!r} is not a job status; use one of {', '.join(STATUSES)}."
+            f"{value!r} is not a job status; use one of {', '.join(WATCH_ORDER)}."
         )
     return value
 
@@ -27,7 +27,7 @@ def jobs(
         typer.Option(
             "--status",
             "-s",
-            help=f"Only jobs in this status: {', '.join(STATUSES)}.",
+            help=f"Only jobs in this status: {', '.join(WATCH_ORDER)}.",
             callback=_known_status,
         ),
     ] = None,
