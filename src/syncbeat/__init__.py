@@ -29,7 +29,8 @@ from syncbeat.vocabulary.errors import (
     TransientError,
 )
 from syncbeat.vocabulary.lease import Lease
-from syncbeat.vocabulary.pipeline import PipelineSpec
+from syncbeat.vocabulary.pipeline import Mode, PipelineSpec
+from syncbeat.vocabulary.status import JobStatus, RunEnd
 
 try:
     __version__ = version("syncbeat")
@@ -44,10 +45,12 @@ __all__ = [
     "InvalidTransition",
     "JobBusy",
     "JobNotFound",
+    "JobStatus",
     "JobView",
     "KeyColumnError",
     "Lease",
     "LeaseLost",
+    "Mode",
     "NotFoundError",
     "Outcome",
     "Owner",
@@ -55,6 +58,7 @@ __all__ = [
     "PipelineNotFound",
     "PipelineSpec",
     "PipelineView",
+    "RunEnd",
     "RunHooks",
     "Snapshot",
     "SourceError",
