@@ -1,18 +1,27 @@
 """The protocol suite's store: every test runs once on SQLite and once on PostgreSQL.
 
-A SQLite store is a new file per test. PostgreSQL has one migrated database for the
-session, emptied before each test: creating and migrating a database per test would cost
-more than the tests themselves.
+Each test starts from an empty, migrated store. Migrating one per test would cost more
+than the tests themselves, so a SQLite store is a copy of one migrated for the session,
+and PostgreSQL has one migrated database for the session, emptied before each test.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from syncbeat.store import Store
 from tests.conftest import FreshDatabases
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("protocol") / "template.db"
+    Store(f"sqlite:///{path}").dispose()  # closed, so the file holds all (no -wal left)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +34,11 @@ def _pg_store(_pg_server: FreshDatabases) -> Iterator[Store]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, store_url: str) -> Iterator[Store]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
-        fresh = Store(store_url)
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        fresh = Store(f"sqlite:///{path}")
         yield fresh
         fresh.dispose()
         return
@@ -35,7 +46,6 @@ def store(request: pytest.FixtureRequest, store_url: str) -> Iterator[Store]:
     with shared.begin() as conn:
         # A thread of an earlier test left hanging must not hang this one instead.
         conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-        conn.exec_driver_sql(
-            "TRUNCATE job_events, jobs, pipelines, workers RESTART IDENTITY CASCADE"
-        )
+        for table in ("job_events", "jobs", "pipelines", "workers"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
     yield shared

@@ -43,20 +43,26 @@ def live_local_owner(name: str) -> str:
 
 
 # -- jobs to start from ---------------------------------------------------------------
-def queue(store: Store, pipeline: str = "p", *, max_attempts: int = 5) -> int:
-    """Queue a job of ``pipeline``, saving the pipeline first if the store lacks it."""
+def save_pipeline(store: Store, name: str) -> None:
+    """Save the pipeline ``name`` (a job's pipeline must exist), if the store lacks it."""
     with store.begin() as conn:
-        known = conn.execute(sa.select(pipelines.c.name).where(pipelines.c.name == pipeline))
+        known = conn.execute(sa.select(pipelines.c.name).where(pipelines.c.name == name))
         if known.first() is None:
             conn.execute(
                 pipelines.insert().values(
-                    name=pipeline,
+                    name=name,
                     spec=SPEC,
                     created_at=clock.now(),
                     updated_at=clock.now(),
                     origin="operator",
                 )
             )
+
+
+def queue(store: Store, pipeline: str = "p", *, max_attempts: int = 5) -> int:
+    """Queue a job of ``pipeline``, saving the pipeline first if need be."""
+    save_pipeline(store, pipeline)
+    with store.begin() as conn:
         return protocol.enqueue(conn, pipeline, SPEC, max_attempts)
 
 
