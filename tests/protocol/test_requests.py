@@ -273,3 +273,41 @@ def test_cancel_requests_racing_the_holder_finishing(store: Store, holder_honour
         assert answer is True or f"Job {job_id} is {end}; it cannot be cancelled" in str(answer)
     if end == CANCELLED:
         assert True in answers  # the holder cancelled only because someone asked
+
+
+# -- a request the lease it was written for did not live to honour --------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="protocol bug: reap() leaves a running job's pending pause/cancel on its row, "
+    "and request(RESUME) does not clear it, so the job a person resumed is paused or "
+    "cancelled again by its next holder's first renew",
+)
+@pytest.mark.parametrize(
+    ("asked", "how"),
+    [
+        pytest.param(CANCEL, "failed-by-the-reaper", id="cancel-then-failed-then-resumed"),
+        pytest.param(PAUSE, "requeued-then-paused", id="pause-then-requeued-paused-resumed"),
+    ],
+)
+def test_a_request_left_by_an_expired_lease_does_not_undo_a_later_resume(
+    store: Store, asked: Request, how: str
+) -> None:
+    """A pause or cancel asked of a running job whose holder then died: the reaper
+    fails the job (its attempts used up) or requeues it, and the person pauses it while
+    it is queued; then the person resumes it. The resume is the person's latest word,
+    yet the old request still sits on the row, and the next holder honours it."""
+    job_id = queue(store, max_attempts=1 if how == "failed-by-the-reaper" else 5)
+    claimed(store, W1)
+    assert ask(store, job_id, asked) is True
+    expire(store, job_id)
+    with store.begin() as conn:
+        (reaped,) = protocol.reap(conn)
+    assert reaped.status == (FAILED if how == "failed-by-the-reaper" else QUEUED)
+    if how == "requeued-then-paused":
+        assert ask(store, job_id, PAUSE) is True
+    assert ask(store, job_id, RESUME) is True
+    assert row(store, job_id)["status"] == QUEUED
+    lease = claimed(store, W2)
+    with store.begin() as conn:
+        pending = protocol.renew(conn, lease)
+    assert (pending, row(store, job_id)["requested"]) == (None, None)
