@@ -276,12 +276,6 @@ def test_cancel_requests_racing_the_holder_finishing(store: Store, holder_honour
 
 
 # -- a request the lease it was written for did not live to honour --------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol bug: reap() leaves a running job's pending pause/cancel on its row, "
-    "and request(RESUME) does not clear it, so the job a person resumed is paused or "
-    "cancelled again by its next holder's first renew",
-)
 @pytest.mark.parametrize(
     ("asked", "how"),
     [

@@ -101,9 +101,8 @@ def _claimable(
 
 
 def _dead_owner(conn: sa.Connection, job_id: int) -> list[str]:
-    """The running job's owner, if it was a process on this machine that is gone: its
-    lease is void, and the job is taken over at once (fencing makes that safe even if we
-    were wrong); anywhere else the lease must expire first."""
+    """The running job's owner, if it was a process on this host that is gone: its lease
+    is void, so the job is taken over at once (fenced, so safe even if we were wrong)."""
     owner = conn.execute(
         sa.select(jobs.c.owner).where(jobs.c.id == job_id, jobs.c.status == RUNNING)
     ).scalar()
@@ -369,7 +368,8 @@ def clamp_future_leases(conn: sa.Connection) -> list[int]:
 def request(conn: sa.Connection, job_id: int, action: Request) -> bool:
     """Ask for ``action`` on the job, in ``conn``'s transaction. False when the job changed
     between the read and the write (the caller decides again); InvalidTransition when its
-    status does not allow the action."""
+    status does not allow the action. One that takes effect at once also clears a request
+    left on the row for a run that no longer goes: the person's latest word counts."""
     row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
     if row is None:
         raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
@@ -388,7 +388,7 @@ def request(conn: sa.Connection, job_id: int, action: Request) -> bool:
             return False
         events.record(conn, job_id, events.REQUESTED, f"{action} requested")
         return True
-    values: dict[str, Any] = {"status": target, "updated_at": clock.now()}
+    values: dict[str, Any] = {"status": target, "updated_at": clock.now(), "requested": None}
     if action == Request.RESUME:
         values.update(attempt=0, last_error=None, finished_at=None)
     if target == CANCELLED:
