@@ -19,17 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import Syncbeat
-from tests.acceptance.outcomes import (
-    count_rows,
-    fails,
-    has_table,
-    job_of,
-    nothing_saved,
-    only_job,
-    output,
-    run_all,
-)
-from tests.conftest import MARIADB_URL, run_cli, table_rows
+from tests.support.cli import fails, output, run_all, run_cli
+from tests.support.databases import MARIADB_URL
+from tests.support.jobs import job_of, nothing_saved, only_job
+from tests.support.sql import count_rows, has_table, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

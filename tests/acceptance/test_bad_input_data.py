@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.acceptance.outcomes import fails, has_table, only_job, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_cli
+from tests.support.jobs import only_job
+from tests.support.sql import execute, has_table, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.acceptance.outcomes import count_rows, fails, has_table, only_job
-from tests.conftest import execute, run_cli
+from tests.support.cli import fails, run_cli
+from tests.support.jobs import only_job
+from tests.support.sql import count_rows, execute, has_table
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

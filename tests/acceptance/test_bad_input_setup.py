@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.store.store import SCHEMA_VERSION
-from tests.acceptance.outcomes import fails, has_table, output
-from tests.conftest import PG_URL, execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import fails, output, run_cli, syncbeat_command
+from tests.support.databases import PG_URL
+from tests.support.sql import execute, has_table, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

@@ -17,7 +17,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from syncbeat.cli.app import app
-from tests.conftest import syncbeat_command
+from tests.support.cli import syncbeat_command
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 
 from syncbeat import Syncbeat
 from syncbeat.vocabulary.checkpoint import Checkpoint
-from tests.conftest import run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.sql import table_rows
 
 pytestmark = pytest.mark.slow
 

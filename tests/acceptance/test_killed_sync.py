@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import execute, run_cli, syncbeat_command
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.sql import execute
 
 ROWS = 20_000
 MAX_ATTEMPTS = 3

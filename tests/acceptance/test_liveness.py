@@ -31,7 +31,9 @@ from sqlalchemy.engine import make_url
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.service.models import EventView, JobView
 from syncbeat.store import jobs, workers
-from tests.conftest import IN_CI, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.databases import IN_CI
+from tests.support.sql import table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

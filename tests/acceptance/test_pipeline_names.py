@@ -11,8 +11,8 @@ import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.store import protocol
-from tests.acceptance.outcomes import fails, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_cli
+from tests.support.sql import execute, table_rows
 
 ROWS = 30
 

@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.connectors.destinations import swap
 from syncbeat.vocabulary.defaults import SWAP_LOCK_TIMEOUT_SECONDS
-from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.databases import FreshDatabases
+from tests.support.sql import execute, table_rows
 
 ROWS = 300
 SOURCE = "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(80))"

@@ -18,8 +18,9 @@ import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.engine.progress import Snapshot
-from tests.acceptance.outcomes import fails, has_table, only_job, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_cli
+from tests.support.jobs import only_job
+from tests.support.sql import execute, has_table, table_rows
 
 BATCH = 4
 NAME = "items"

@@ -27,8 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat.connectors.destinations import state as dest_state
-from tests.acceptance.outcomes import fails, output, run_all
-from tests.conftest import PG_URL, execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_all, run_cli
+from tests.support.databases import PG_URL
+from tests.support.sql import execute, table_rows
 
 pytestmark = pytest.mark.postgres
 

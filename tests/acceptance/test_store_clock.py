@@ -21,7 +21,8 @@ import pytest
 
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.store import clock, jobs, protocol, workers
-from tests.conftest import execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.sql import execute, table_rows
 
 TTL = 2.0
 STEP = 3600.0

@@ -31,7 +31,9 @@ from syncbeat.store.protocol import Lease, Owner
 from syncbeat.store.schema import jobs
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import LeaseLost
-from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.databases import FreshDatabases
+from tests.support.sql import execute, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -17,7 +17,9 @@ from syncbeat import Syncbeat
 from syncbeat.api import auth, create_app
 from syncbeat.cli import serve as serve_command
 from syncbeat.service.worker import WorkerSettings
-from tests.conftest import FreshDatabases, free_port, syncbeat_command
+from tests.support.cli import syncbeat_command
+from tests.support.databases import FreshDatabases
+from tests.support.servers import free_port
 
 from .conftest import AUTH, TOKEN, assert_error, make_client, pipeline_body
 

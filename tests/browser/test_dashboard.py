@@ -30,7 +30,10 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import IN_CI, execute, free_port, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.databases import IN_CI
+from tests.support.servers import free_port
+from tests.support.sql import execute, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -47,7 +47,7 @@ from tests.acceptance.test_workers import (
     store_transaction_open,
     wait_for,
 )
-from tests.conftest import table_rows
+from tests.support.sql import table_rows
 
 ROWS = 500
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
 from syncbeat.engine.compare import normalise
-from tests.conftest import table_rows
+from tests.support.sql import table_rows
 
 ROWS = 2_400
 BATCH = 200

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import execute, table_rows
+from tests.support.sql import execute, table_rows
 
 pytestmark = pytest.mark.postgres
 

@@ -29,7 +29,9 @@ from syncbeat.store import protocol
 from syncbeat.store.protocol import Lease
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import LeaseLost
-from tests.conftest import FreshDatabases, free_port, run_cli, syncbeat_command
+from tests.support.cli import run_cli, syncbeat_command
+from tests.support.databases import FreshDatabases
+from tests.support.servers import free_port
 
 ROWS = 2_000
 BATCH = 100

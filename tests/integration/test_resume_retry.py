@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import InvalidTransition, PipelineSpec, RunHooks, Snapshot, Syncbeat
-from tests.conftest import table_rows
+from tests.support.sql import table_rows
 
 ROWS = 2_000
 BATCH = 100

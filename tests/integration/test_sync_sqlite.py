@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from tests.conftest import run_cli, table_rows
+from tests.support.cli import run_cli
+from tests.support.sql import table_rows
 
 
 def _source(url: str, rows: int) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.acceptance.outcomes import fails
-from tests.conftest import execute, run_cli
+from tests.support.cli import fails, run_cli
+from tests.support.sql import execute
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

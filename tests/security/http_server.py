@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port, syncbeat_command
+from tests.support.cli import syncbeat_command
+from tests.support.servers import free_port
 
 TOKEN = "http-security-test-token-0123456789abcdef"  # 41 characters: fine on any address
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

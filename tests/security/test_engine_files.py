@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import has_table, job_of
 from tests.api.conftest import assert_error
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import run_cli
+from tests.support.jobs import job_of
+from tests.support.sql import execute, has_table, table_rows
 
 
 def _body(name: str, source: str, dest: str) -> dict[str, object]:

@@ -11,9 +11,10 @@ from sqlalchemy.engine import make_url
 
 from syncbeat.connectors import local_infile
 from syncbeat.vocabulary.errors import UntrustedServerError
-from tests.acceptance.outcomes import fails, has_table, job_of
-from tests.conftest import execute, run_cli, table_rows
 from tests.security.fake_servers import fake_mysql, swapping_proxy
+from tests.support.cli import fails, run_cli
+from tests.support.jobs import job_of
+from tests.support.sql import execute, has_table, table_rows
 
 SECRET = "sb-worker-secret-5f1d0c"
 

@@ -7,9 +7,9 @@ the migration note tells them to do)."""
 from __future__ import annotations
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import job_of
-from tests.conftest import run_cli
 from tests.security.fake_servers import fake_postgres
+from tests.support.cli import run_cli
+from tests.support.jobs import job_of
 
 SECRET = "worker-only-secret-5d1f"
 ENV = {"SOME_SECRET_VAR": SECRET}

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.store import pipelines
-from tests.acceptance.outcomes import fails, job_of
 from tests.api.conftest import assert_error
-from tests.conftest import run_cli
 from tests.security.fake_servers import fake_postgres
+from tests.support.cli import fails, run_cli
+from tests.support.jobs import job_of
 
 SECRET = "worker-only-secret-7c2e"
 ENV = {"SOME_SECRET_VAR": SECRET, "SYNCBEAT_SECRET_DB_USER": "allowed-user-91ab"}

@@ -1,0 +1,10 @@
+"""Helpers the tests share, one noun per module.
+
+* :mod:`~tests.support.polling`: waiting for a condition, with a deadline.
+* :mod:`~tests.support.databases`: the servers' URLs and fresh databases on them.
+* :mod:`~tests.support.sql`: SQL run against a URL (execute, count, read a table).
+* :mod:`~tests.support.cli`: the `syncbeat` command: argument lists, and running it.
+* :mod:`~tests.support.servers`: free ports, and waiting for a server's ``/health``.
+* :mod:`~tests.support.specs`: pipeline specs, and queueing a job of one.
+* :mod:`~tests.support.jobs`: what the store holds of a job, as a test reads it.
+"""
