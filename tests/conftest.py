@@ -48,6 +48,14 @@ def pg_url2(_pg_server: FreshDatabases) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url3(_pg_server: FreshDatabases) -> Iterator[str]:
+    """A third new PostgreSQL database: store, sources and destinations each apart."""
+    url = _pg_server.create()
+    yield url
+    _pg_server.drop(url)
+
+
+@pytest.fixture
 def mariadb_url(_mariadb_server: FreshDatabases) -> Iterator[str]:
     """URL of a new, empty MariaDB database."""
     url = _mariadb_server.create()

@@ -7,4 +7,7 @@
 * :mod:`~tests.support.servers`: free ports, and waiting for a server's ``/health``.
 * :mod:`~tests.support.specs`: pipeline specs, and queueing a job of one.
 * :mod:`~tests.support.jobs`: what the store holds of a job, as a test reads it.
+* :mod:`~tests.support.leases`: the lease protocol, checked on a job's events.
+* :mod:`~tests.support.fleet`: real `syncbeat worker` processes, started and struck.
+* :mod:`~tests.support.tables`: the worker tests' source and keyless destination tables.
 """
