@@ -10,4 +10,6 @@
 * :mod:`~tests.support.leases`: the lease protocol, checked on a job's events.
 * :mod:`~tests.support.fleet`: real `syncbeat worker` processes, started and struck.
 * :mod:`~tests.support.tables`: the worker tests' source and keyless destination tables.
+* :mod:`~tests.support.gated`: a source whose pace the test sets, for the liveness tests.
+* :mod:`~tests.support.clocks`: a process whose wall clock is off by hours.
 """
