@@ -1,8 +1,15 @@
-"""The worker tests' tables on PostgreSQL: a source of ``rows`` rows, a destination with
-no key at all (a row appended twice stays twice), and a query that makes every page
-read slow, so that a job is surely mid-way for seconds, however fast the machine."""
+"""Tables the tests fill.
+
+* The worker tests' tables on PostgreSQL: a source of ``rows`` rows, a destination with
+  no key at all (a row appended twice stays twice), and a query that makes every page
+  read slow, so that a job is surely mid-way for seconds, however fast the machine.
+* The bad-input catalogue's ``items``: ten rows whose columns are keys that fail in
+  each of the ways a key can.
+"""
 
 from __future__ import annotations
+
+import sqlalchemy as sa
 
 from syncbeat import Syncbeat
 from tests.support import specs, sql
@@ -69,3 +76,26 @@ def queue(
             name, source, query, dest, dest_table=dest_table, mode="append", batch_size=batch_size
         )
     return specs.queue(sb, spec)
+
+
+def make_items(url: str) -> None:
+    """items: id primary key; grp repeats; nk is NULL in one row; code is unique except
+    for its last two rows."""
+    with sql.engine(url) as engine, engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, grp INTEGER, nk INTEGER, "
+            "code INTEGER, name TEXT)"
+        )
+        conn.execute(
+            sa.text("INSERT INTO items VALUES (:id, :grp, :nk, :code, :name)"),
+            [
+                {
+                    "id": i,
+                    "grp": i % 3,
+                    "nk": None if i == 7 else i,
+                    "code": min(i, 9),
+                    "name": f"item {i}",
+                }
+                for i in range(1, 11)
+            ],
+        )
