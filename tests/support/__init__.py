@@ -12,6 +12,7 @@
 * :mod:`~tests.support.tables`: the worker tests' source and keyless destination tables.
 * :mod:`~tests.support.gated`: a source whose pace the test sets, for the liveness tests.
 * :mod:`~tests.support.clocks`: a process whose wall clock is off by hours.
+* :mod:`~tests.support.locks`: a lock on a table, and the writer waiting on it cut off.
 * :mod:`~tests.support.crashes`: a `syncbeat` run killed again and again, and the
   destination's checkpoint checked after each kill.
 """
