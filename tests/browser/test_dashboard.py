@@ -14,15 +14,11 @@ docs/dashboard-job.png (so a CI run on a clean clone never changes the tree).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +28,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from syncbeat import PipelineSpec, Syncbeat
 from tests.support.cli import run_cli, syncbeat_command
 from tests.support.databases import IN_CI
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_healthy
 from tests.support.sql import execute, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -122,19 +118,6 @@ def processes(store_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
     finally:
         procs.stop()
         print(procs.diagnostics())  # shown by pytest when the test failed
-
-
-def wait_until_serving(base: str, procs: Processes, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError),
-            urllib.request.urlopen(f"{base}/health", timeout=2) as answer,
-        ):
-            if answer.status == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(f"`syncbeat serve` did not answer /health in {timeout} s\n{procs.diagnostics()}")
 
 
 def keep_screenshot(shot: Path) -> None:
@@ -285,7 +268,7 @@ def test_watch_pause_resume_a_running_sync(
     base = f"http://127.0.0.1:{port}"
     processes.start("serve", "serve", "--port", str(port))
     processes.start("worker", "worker", "--name", "worker-1", *WORKER_OPTIONS)
-    wait_until_serving(base, processes)
+    wait_healthy(base, timeout=20, diagnostics=processes.diagnostics)
     job_id = run_cli("run", "orders", store=store, check=True).stdout.strip()
     assert job_id.isdigit(), job_id
 
