@@ -84,3 +84,21 @@ def table_rows(url: str, table: str, key: Sequence[str]) -> list[tuple[Any, ...]
     different databases compare equal when they hold the same data."""
     with engine(url) as made:
         return [tuple(normalise(v) for v in row) for row in rows_in_key_order(made, table, key)]
+
+
+def table_names(url: str, schema: str | None = None) -> set[str]:
+    """The tables of the database (of ``schema``, if given)."""
+    with engine(url) as made:
+        return set(sa.inspect(made).get_table_names(schema=schema))
+
+
+def primary_key(url: str, table: str) -> list[str]:
+    """The columns of the table's primary key, in order."""
+    with engine(url) as made:
+        return list(sa.inspect(made).get_pk_constraint(table)["constrained_columns"])
+
+
+def column_types(url: str, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
+    """Each column's type, as SQLAlchemy reflects it."""
+    with engine(url) as made:
+        return {c["name"]: c["type"] for c in sa.inspect(made).get_columns(table)}
