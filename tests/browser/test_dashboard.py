@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.support.cli import run_cli, syncbeat_command
+from tests.support.cli import pipeline_add_args, run_cli, syncbeat_command
 from tests.support.databases import IN_CI
 from tests.support.servers import free_port, wait_healthy
 from tests.support.sql import execute, table_rows
@@ -260,9 +260,10 @@ def test_watch_pause_resume_a_running_sync(
     make_history(store, pg_url, sqlite_url)
     # The job to watch: each page read sleeps once (an InitPlan), batches are pinned.
     slow = f"SELECT * FROM orders WHERE (SELECT pg_sleep({PAGE_DELAY})) IS NOT NULL"
-    definition = ("--from", pg_url, "--query", slow, "--key", "id", "--to", sqlite_url)
-    options = ("--to-table", "orders", "--batch-size", str(BATCH))
-    run_cli("pipeline", "add", "orders", *definition, *options, store=store, check=True)
+    definition = pipeline_add_args(
+        "orders", pg_url, sqlite_url, query=slow, key="id", to_table="orders", batch_size=BATCH
+    )
+    run_cli(*definition, store=store, check=True)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

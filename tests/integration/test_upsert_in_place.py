@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.support.cli import fails, run_cli
+from tests.support.cli import fails, run_cli, sync_args
 from tests.support.sql import execute
 
 PG = pytest.mark.postgres
@@ -60,10 +60,8 @@ def _source(url: str, rows: range = range(1, ROWS + 1), email: Any = _email) -> 
 
 
 def _upsert(store: str, src: str, dst: str) -> Any:
-    return run_cli(
-        "sync", "--from", src, "--table", "items", "--to", dst, "--to-table", "dst",
-        "--mode", "upsert", "--batch-size", BATCH, store=store,
-    )  # fmt: skip
+    args = sync_args(src, dst, table="items", to_table="dst", mode="upsert", batch_size=BATCH)
+    return run_cli(*args, store=store)
 
 
 def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -227,11 +225,10 @@ def test_mariadb_upsert_batches_retried_after_faults_stage_afresh(
     old = ", ".join(f"({i}, 'old {i}', 'old{i}@x', 'kept {i}', {i * 10})" for i in range(1, 61))
     execute(mariadb_url, DEST, f"INSERT INTO dst VALUES {old}")
     faults = json.dumps({"seed": 5, "dest_write": 0.4, "dest_ack": 0.2})
-    result = run_cli(
-        "sync", "--from", pg_url, "--table", "items", "--to", mariadb_url, "--to-table", "dst",
-        "--mode", "upsert", "--batch-size", BATCH, store=store_url,
-        env={"SYNCBEAT_FAULTS": faults},
-    )  # fmt: skip
+    args = sync_args(
+        pg_url, mariadb_url, table="items", to_table="dst", mode="upsert", batch_size=BATCH
+    )
+    result = run_cli(*args, store=store_url, env={"SYNCBEAT_FAULTS": faults})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "retrying" in result.stdout + result.stderr
     rows = _rows(mariadb_url, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
@@ -297,9 +294,9 @@ def test_sqlite_append_into_a_key_that_ignores_conflicts_fails(
         DEST.replace("PRIMARY KEY", "PRIMARY KEY ON CONFLICT IGNORE"),
         "INSERT INTO dst (id, name) VALUES (2, 'held')",
     )
-    result = run_cli(
-        "sync", "--from", sqlite_url, "--table", "items", "--to", sqlite_url2,
-        "--to-table", "dst", "--mode", "append", "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(
+        sqlite_url, sqlite_url2, table="items", to_table="dst", mode="append", batch_size=1
+    )
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "UNIQUE constraint failed: dst.id")
     assert _rows(sqlite_url2, "SELECT id, name FROM dst ORDER BY id") == [(1, "new 1"), (2, "held")]
