@@ -14,7 +14,7 @@ import pytest
 
 from syncbeat import PipelineSpec, Syncbeat
 from tests.api.conftest import assert_error
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, sync_args
 from tests.support.jobs import job_of
 from tests.support.sql import execute, has_table, table_rows
 
@@ -117,13 +117,7 @@ def test_the_operators_pipelines_open_any_file(store_url: str, tmp_path: Path) -
     source = _source(tmp_path / "anywhere.db")
     dest = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     run_cli(
-        "sync",
-        "--from",
-        source,
-        "--table",
-        "items",
-        "--to",
-        dest,
+        *sync_args(source, dest, table="items"),
         store=store_url,
         env={"SYNCBEAT_DATA_DIRS": ""},
         check=True,
