@@ -26,7 +26,7 @@ from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.store.store import SCHEMA_VERSION
 from tests.support.cli import fails, output, run_cli, spawn, sync_args
 from tests.support.databases import PG_URL
-from tests.support.sql import execute, has_table, table_rows
+from tests.support.sql import execute, has_table, table_names, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
@@ -77,11 +77,7 @@ def pg_reader(pg_url: str) -> Iterator[str]:
 
 
 def _tables(url: str) -> list[str]:
-    engine = sa.create_engine(url)
-    try:
-        return sorted(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
+    return sorted(table_names(url))
 
 
 @PG

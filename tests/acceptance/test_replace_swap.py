@@ -28,7 +28,7 @@ from syncbeat.vocabulary.defaults import SWAP_LOCK_TIMEOUT_SECONDS
 from tests.support.cli import run_cli, spawn, sync_args
 from tests.support.databases import FreshDatabases
 from tests.support.polling import wait_for
-from tests.support.sql import execute, table_rows
+from tests.support.sql import execute, table_names, table_rows
 
 ROWS = 300
 SOURCE = "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(80))"
@@ -103,12 +103,7 @@ def _sync(store: str, src: str, url: str, to_table: str, **env: str) -> Any:
 
 
 def _tables(url: str) -> set[str]:
-    engine = sa.create_engine(url)
-    try:
-        schema = "other" if url.startswith("postgresql") else None
-        return set(sa.inspect(engine).get_table_names(schema=schema))
-    finally:
-        engine.dispose()
+    return table_names(url, schema="other" if url.startswith("postgresql") else None)
 
 
 def _equal_to_source(src: str, dst_url: str, where: str) -> None:
