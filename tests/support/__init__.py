@@ -9,7 +9,7 @@
 * :mod:`~tests.support.jobs`: what the store holds of a job, as a test reads it.
 * :mod:`~tests.support.leases`: the lease protocol, checked on a job's events.
 * :mod:`~tests.support.fleet`: real `syncbeat worker` processes, started and struck.
-* :mod:`~tests.support.tables`: the worker tests' source and keyless destination tables.
+* :mod:`~tests.support.tables`: tables the tests fill (the worker tests', the bad-input items).
 * :mod:`~tests.support.gated`: a source whose pace the test sets, for the liveness tests.
 * :mod:`~tests.support.clocks`: a process whose wall clock is off by hours.
 * :mod:`~tests.support.locks`: a lock on a table, and the writer waiting on it cut off.

@@ -59,8 +59,3 @@ class FreshDatabases:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             else:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-
-
-def with_database(url: str, database: str) -> str:
-    """The URL with another database name (password kept)."""
-    return make_url(url).set(database=database).render_as_string(hide_password=False)

@@ -70,9 +70,6 @@ class Fleet:
     def log(self, name: str) -> str:
         return self.log_path(name).read_text(errors="replace")
 
-    def pid(self, name: str) -> int:
-        return self.procs[name].pid
-
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items()}
 
