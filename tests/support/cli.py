@@ -3,8 +3,9 @@
 Argument lists: :func:`copy_options` are the options that say what a pipeline copies
 (``--from``, ``--table``/``--query``, ``--key``, ``--to``, ``--to-table``, ``--mode``,
 ``--batch-size``, ``--name``), always in that order; :func:`sync_args`,
-:func:`pipeline_add_args` and :func:`run_args` put a command in front of them;
-:func:`worker_args` is ``syncbeat worker`` with its :func:`timing_options`.
+:func:`pipeline_add_args` put a command in front of them; :func:`run_args` is
+``syncbeat run NAME`` and :func:`worker_args` ``syncbeat worker`` with its
+:func:`timing_options`.
 
 Running it: :func:`run_cli` runs the installed console script in a subprocess and waits,
 :func:`run_all` runs several at once, :func:`spawn` starts one and returns at once, and
