@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.acceptance.outcomes import fails, has_table, only_job, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_cli, sync_args
+from tests.support.jobs import only_job
+from tests.support.sql import execute, has_table, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
@@ -47,19 +48,7 @@ def _source(url: str, val_type: str, good: list[Any], bad_sql: str | None = None
 
 
 def _sync(store: str, src: str, dst: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "sync",
-        "--from",
-        src,
-        "--table",
-        "items",
-        "--to",
-        dst,
-        "--batch-size",
-        str(BATCH),
-        *extra,
-        store=store,
-    )
+    return run_cli(*sync_args(src, dst, *extra, table="items", batch_size=BATCH), store=store)
 
 
 def _kept_only_the_first_batch(store: str, dst: str, good: list[Any]) -> None:
@@ -134,9 +123,8 @@ def test_a_postgresql_date_python_cannot_hold(store_url: str, pg_url: str, sqlit
 
     mapped = "SELECT id, CASE WHEN val = 'infinity' THEN NULL ELSE val END AS val FROM items"
     again = run_cli(
-        "sync", "--from", pg_url, "--query", mapped, "--key", "id", "--to", sqlite_url,
-        "--to-table", "mapped", store=store_url,
-    )  # fmt: skip
+        *sync_args(pg_url, sqlite_url, query=mapped, key="id", to_table="mapped"), store=store_url
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     rows = dict(table_rows(sqlite_url, "mapped", ["id"]))
     assert rows[BAD_ID] is None and len(rows) == len(dates) + 1
@@ -234,20 +222,7 @@ def test_upsert_into_a_table_without_a_unique_key(
 
 
 def _sync_query(store: str, src: str, dst: str, query: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "sync",
-        "--from",
-        src,
-        "--query",
-        query,
-        "--key",
-        "id",
-        "--to",
-        dst,
-        "--to-table",
-        "picked",
-        store=store,
-    )
+    return run_cli(*sync_args(src, dst, query=query, key="id", to_table="picked"), store=store)
 
 
 def test_sql_syntax_error_in_the_query(store_url: str, sqlite_url: str, sqlite_url2: str) -> None:

@@ -20,10 +20,11 @@ import subprocess
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from tests.acceptance.outcomes import count_rows, fails, has_table, only_job
-from tests.conftest import execute, run_cli
+from tests.support import sql
+from tests.support.cli import fails, run_cli, sync_args
+from tests.support.jobs import only_job
+from tests.support.sql import count_rows, execute, has_table
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
@@ -31,19 +32,14 @@ MARIADB = pytest.mark.mariadb
 KEYS = ["a", "b", "B", "c"]  # 'b' and 'B' meet at the boundary after batch 1
 
 
-def _sync(store: str, src: str, dst: str, *source: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "sync", "--from", src, *source, "--to", dst, "--to-table", "copy",
-        "--batch-size", "1", "--mode", "append", store=store,
-    )  # fmt: skip
+def _sync(store: str, src: str, dst: str, **source: str) -> subprocess.CompletedProcess[str]:
+    args = sync_args(src, dst, to_table="copy", mode="append", batch_size=1, **source)
+    return run_cli(*args, store=store)
 
 
 def _kept_only(dst: str, keys: list[Any]) -> None:
     """The destination holds the rows of the batches before the failed one, no more."""
-    engine = sa.create_engine(dst, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        held = sorted(k for (k,) in conn.exec_driver_sql("SELECT k FROM copy"))
-    engine.dispose()
+    held = sorted(k for (k,) in sql.query(dst, "SELECT k FROM copy"))
     assert held == sorted(keys)
 
 
@@ -67,7 +63,7 @@ def test_a_mariadb_key_that_is_one_value_under_its_collation(
         " DEFAULT CHARSET utf8mb4",
         "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(keys)),
     )
-    result = _sync(store_url, mariadb_url, pg_url, "--table", "t", "--key", "k")
+    result = _sync(store_url, mariadb_url, pg_url, table="t", key="k")
     words = f"{equal[0]!r} and {equal[1]!r} are one value"
     fails(result, 1, "not unique for the database", words, collation, "hint:", "--key")
     _kept_only(pg_url, keys[:1])
@@ -85,7 +81,7 @@ def test_a_mariadb_query_whose_key_is_one_value_under_its_collation(
         "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
     )
     query = "SELECT k, v FROM t"
-    result = _sync(store_url, mariadb_url, sqlite_url, "--query", query, "--key", "k")
+    result = _sync(store_url, mariadb_url, sqlite_url, query=query, key="k")
     fails(result, 1, "not unique for the database", "'b' and 'B'", "COLLATE")
     _kept_only(sqlite_url, ["a"])
 
@@ -113,7 +109,7 @@ def test_a_postgresql_key_that_ignores_case(
         f"CREATE TABLE t (k {ddl}, v int)",
         "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
     )
-    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    result = _sync(store_url, pg_url, sqlite_url, table="t", key="k")
     fails(result, 1, "not unique for the database", named, 'k::text COLLATE "C" AS k')
     _kept_only(sqlite_url, ["a"])
 
@@ -129,7 +125,7 @@ def test_a_postgresql_bpchar_key_that_ignores_trailing_spaces(
         "CREATE TABLE t (k bpchar, v int)",
         "INSERT INTO t VALUES ('a', 1), ('b', 2), ('b ', 3), ('c', 4)",
     )
-    result = _sync(store_url, pg_url, sqlite_url, "--table", "t", "--key", "k")
+    result = _sync(store_url, pg_url, sqlite_url, table="t", key="k")
     fails(result, 1, "not unique for the database", "'b' and 'b '", "ignores trailing spaces")
     _kept_only(sqlite_url, ["a"])
 
@@ -163,10 +159,8 @@ def test_an_existing_destination_key_that_merges_source_keys_is_refused(
         f"CREATE TABLE copy (k VARCHAR(10) COLLATE {collation} PRIMARY KEY, v INT)"
         " DEFAULT CHARSET utf8mb4",
     )
-    result = run_cli(
-        "sync", "--from", src, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
-        "--mode", mode, "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(src, mariadb_url, table="t", to_table="copy", mode=mode, batch_size=1)
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "'copy'", "key column 'k'", collation, "ALTER TABLE copy MODIFY k")
     assert "utf8mb4_nopad_bin" in result.stdout + result.stderr
     assert count_rows(mariadb_url, "copy") == 0
@@ -188,10 +182,7 @@ def test_an_existing_postgresql_key_that_ignores_case_is_refused(
     execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
     execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('A', 2)")
     execute(pg_url, setup, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v int)")
-    result = run_cli(
-        "sync", "--from", sqlite_url, "--table", "t", "--to", pg_url, "--to-table", "copy",
-        store=store_url,
-    )  # fmt: skip
+    result = run_cli(*sync_args(sqlite_url, pg_url, table="t", to_table="copy"), store=store_url)
     fails(result, 1, "key column 'k'", named, 'ALTER COLUMN k TYPE text COLLATE "C"')
     assert count_rows(pg_url, "copy") == 0
     assert has_table(pg_url, "copy")
@@ -224,10 +215,8 @@ def test_an_existing_char_key_that_strips_trailing_spaces_is_refused(
     execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2), ('b', 3)")
     dst = request.getfixturevalue(dst_fixture)
     execute(dst, f"CREATE TABLE copy (k {ddl} PRIMARY KEY, v INT)")
-    result = run_cli(
-        "sync", "--from", sqlite_url, "--table", "t", "--to", dst, "--to-table", "copy",
-        "--mode", mode, "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(sqlite_url, dst, table="t", to_table="copy", mode=mode, batch_size=1)
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "key column 'k'", "ignores trailing spaces", change)
     assert count_rows(dst, "copy") == 0
     assert only_job(store_url)["rows_done"] == 0
@@ -242,10 +231,8 @@ def test_an_existing_char_key_fed_from_the_same_char_type_is_accepted(
     for url in (pg_url, pg_url2):
         execute(url, "CREATE TABLE t (k char(3) PRIMARY KEY, v int)")
     execute(pg_url, "INSERT INTO t VALUES ('a', 1), ('b ', 2), ('c', 3)")
-    result = run_cli(
-        "sync", "--from", pg_url, "--table", "t", "--to", pg_url2, "--to-table", "t",
-        "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(pg_url, pg_url2, table="t", to_table="t", batch_size=1)
+    result = run_cli(*args, store=store_url)
     assert result.returncode == 0, result.stderr
     assert count_rows(pg_url2, "t") == 3
 
@@ -271,7 +258,7 @@ def test_a_sqlite_key_of_mixed_kinds_is_refused(
     has one type, and the job completed with 2 rows of 3, counting 3."""
     execute(sqlite_url, "CREATE TABLE t (k PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
     dst = request.getfixturevalue(dst_fixture)
-    result = _sync(store_url, sqlite_url, dst, "--table", "t")
+    result = _sync(store_url, sqlite_url, dst, table="t")
     fails(result, 1, "key column k", kinds, "one row there", "CAST(k AS TEXT) AS k")
     assert not has_table(dst, "copy")
 
@@ -286,7 +273,7 @@ def test_a_sqlite_numeric_key_of_integers_and_doubles_is_one_kind(
         "CREATE TABLE t (k NUMERIC PRIMARY KEY, v INT)",
         "INSERT INTO t VALUES (1, 1), (1.5, 2), (2, 3)",
     )
-    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t")
+    result = _sync(store_url, sqlite_url, sqlite_url2, table="t")
     assert result.returncode == 0, result.stdout + result.stderr
     assert count_rows(sqlite_url2, "copy") == 3
 
@@ -313,10 +300,8 @@ def test_a_decimal_key_the_destination_would_round_is_refused(
     completed with 2 rows of 3, counting 3 (append failed on a duplicate key)."""
     src, dst = request.getfixturevalue(src_fixture), request.getfixturevalue(dst_fixture)
     execute(src, f"CREATE TABLE t (k {ddl} PRIMARY KEY, v INT)", f"INSERT INTO t VALUES {values}")
-    result = run_cli(
-        "sync", "--from", src, "--table", "t", "--to", dst, "--to-table", "copy",
-        "--batch-size", "1", "--mode", mode, store=store_url,
-    )  # fmt: skip
+    args = sync_args(src, dst, table="t", to_table="copy", mode=mode, batch_size=1)
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "column 'k'", f"has {places} decimal places", "--to-table")
     _kept_only(dst, [-1 if "-1" in values else 1])  # batch 1, nothing of the failed one
 
@@ -332,7 +317,7 @@ def test_a_key_of_a_type_no_checkpoint_holds_is_refused(
         "CREATE TABLE t (k inet PRIMARY KEY, v int)",
         "INSERT INTO t VALUES ('10.0.0.1', 1), ('10.0.0.2', 2)",
     )
-    result = _sync(store_url, pg_url, sqlite_url, "--table", "t")
+    result = _sync(store_url, pg_url, sqlite_url, table="t")
     fails(result, 1, "IPv4Address", "cannot be kept in a checkpoint", "k::text AS k")
     assert count_rows(sqlite_url, "copy") == 0
     assert only_job(store_url)["rows_done"] == 0
@@ -351,7 +336,7 @@ def test_a_mariadb_time_key_outside_a_day_is_refused_not_wrapped(
         "CREATE TABLE t (k TIME(6) PRIMARY KEY, v INT)",
         "INSERT INTO t VALUES ('00:00:00', 1), ('12:00:00.5', 2), ('25:00:00', 3)",
     )
-    result = _sync(store_url, mariadb_url, pg_url, "--table", "t")
+    result = _sync(store_url, mariadb_url, pg_url, table="t")
     fails(result, 1, "time of day", "k=datetime.timedelta(days=1, seconds=3600)", "hint:")
     _kept_only(pg_url, [dt.time(0), dt.time(12, 0, 0, 500000)])  # batches 1 and 2
 
@@ -362,7 +347,7 @@ def test_a_sqlite_key_under_nocase(store_url: str, sqlite_url: str, sqlite_url2:
         'CREATE TABLE t ("k" TEXT COLLATE NOCASE, v DECIMAL(10, 2))',
         "INSERT INTO t VALUES " + ", ".join(f"('{k}', {i})" for i, k in enumerate(KEYS)),
     )
-    result = _sync(store_url, sqlite_url, sqlite_url2, "--table", "t", "--key", "k")
+    result = _sync(store_url, sqlite_url, sqlite_url2, table="t", key="k")
     fails(result, 1, "not unique for the database", "NOCASE", "k COLLATE BINARY AS k")
     _kept_only(sqlite_url2, ["a"])
 
@@ -373,10 +358,8 @@ def test_an_existing_sqlite_key_under_rtrim_is_refused(
     execute(sqlite_url, "CREATE TABLE t (k TEXT PRIMARY KEY, v INT)")
     execute(sqlite_url, "INSERT INTO t VALUES ('a', 1), ('a ', 2)")
     execute(sqlite_url2, "CREATE TABLE copy (k TEXT COLLATE RTRIM PRIMARY KEY, v INT)")
-    result = run_cli(
-        "sync", "--from", sqlite_url, "--table", "t", "--to", sqlite_url2, "--to-table",
-        "copy", store=store_url,
-    )  # fmt: skip
+    args = sync_args(sqlite_url, sqlite_url2, table="t", to_table="copy")
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "key column 'k'", "RTRIM", "no COLLATE RTRIM")
     assert count_rows(sqlite_url2, "copy") == 0
 
@@ -395,7 +378,7 @@ def test_a_char_key_under_the_sources_pad_space_collation_is_accepted(
         " DEFAULT CHARSET utf8mb4",
         "INSERT INTO t VALUES ('a', 1), ('B', 2), ('c ', 3)",
     )
-    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    result = _sync(store_url, mariadb_url, mariadb_url, table="t")
     assert result.returncode == 0, result.stdout + result.stderr
     assert count_rows(mariadb_url, "copy") == 3
 
@@ -413,10 +396,8 @@ def test_an_existing_fixed_binary_key_that_pads_is_refused(
         "INSERT INTO t VALUES ('\\x61', 1), ('\\x6100', 2), ('\\x62', 3)",
     )
     execute(mariadb_url, "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)")
-    result = run_cli(
-        "sync", "--from", pg_url, "--table", "t", "--to", mariadb_url, "--to-table", "copy",
-        "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(pg_url, mariadb_url, table="t", to_table="copy", batch_size=1)
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "key column 'k'", "binary(4)", "zero bytes", "MODIFY k varbinary(4)")
     assert count_rows(mariadb_url, "copy") == 0
 
@@ -431,6 +412,6 @@ def test_a_fixed_binary_key_fed_from_the_same_type_is_accepted(
         "CREATE TABLE copy (k BINARY(4) PRIMARY KEY, v INT)",
         "INSERT INTO t VALUES (X'61', 1), (X'62', 2)",
     )
-    result = _sync(store_url, mariadb_url, mariadb_url, "--table", "t")
+    result = _sync(store_url, mariadb_url, mariadb_url, table="t")
     assert result.returncode == 0, result.stdout + result.stderr
     assert count_rows(mariadb_url, "copy") == 2

@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.store.store import SCHEMA_VERSION
-from tests.acceptance.outcomes import fails, has_table, output
-from tests.conftest import PG_URL, execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import fails, output, run_cli, spawn, sync_args
+from tests.support.databases import PG_URL
+from tests.support.sql import execute, has_table, table_names, table_rows
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
@@ -42,7 +43,7 @@ def source(sqlite_url: str) -> str:
 
 
 def _sync(store: str, src: str, dst: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("sync", "--from", src, "--table", "items", "--to", dst, *extra, store=store)
+    return run_cli(*sync_args(src, dst, *extra, table="items"), store=store)
 
 
 # -- a destination user who may only read -------------------------------------------------------
@@ -76,11 +77,7 @@ def pg_reader(pg_url: str) -> Iterator[str]:
 
 
 def _tables(url: str) -> list[str]:
-    engine = sa.create_engine(url)
-    try:
-        return sorted(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
+    return sorted(table_names(url))
 
 
 @PG
@@ -164,17 +161,9 @@ def test_two_syncs_of_one_pipeline_at_once(
         "INSERT INTO items SELECT i, 'item ' || i FROM n",
     )
     store = f"sqlite:///{tmp_path / 'store.db'}"
-    args = ["sync", "--from", sqlite_url, "--table", "items", "--to", sqlite_url2]
-    args += ["--batch-size", "100", "--name", "same"]
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "SYNCBEAT_STORE": store}
+    args = sync_args(sqlite_url, sqlite_url2, table="items", batch_size=100, name="same")
     procs = [
-        subprocess.Popen(
-            [*syncbeat_command(), *args],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        spawn(*args, store=store, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
     results = []
@@ -251,19 +240,7 @@ def test_table_and_column_names_crafted_as_sql_are_quoted(
     _crafted_source(src)
     execute(dst, "CREATE TABLE IF NOT EXISTS victim (id INTEGER PRIMARY KEY)")
     result = run_cli(
-        "sync",
-        "--from",
-        src,
-        "--table",
-        TABLE,
-        "--key",
-        "id",
-        "--to",
-        dst,
-        "--to-table",
-        TO_TABLE,
-        "--name",
-        "crafted",
+        *sync_args(src, dst, table=TABLE, key="id", to_table=TO_TABLE, name="crafted"),
         store=store_url,
     )
     assert result.returncode == 0, output(result)

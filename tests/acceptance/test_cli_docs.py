@@ -6,7 +6,6 @@ text or without a line in the README fails here.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -14,10 +13,9 @@ from typing import Any
 
 import pytest
 import typer.main
-from typer.testing import CliRunner
 
 from syncbeat.cli.app import app
-from tests.conftest import syncbeat_command
+from tests.support.cli import invoke, spawn
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -74,15 +72,9 @@ def _help_problem(path: tuple[str, ...], code: int | None, out: str, err: str) -
 def test_help_of_every_command_exits_zero(tmp_path: Path) -> None:
     """`<command> --help` for every command, in process (each CLI start costs a second)."""
     store = tmp_path / "store.db"
-    runner = CliRunner()
     problems = []
     for path, _ in COMMANDS:
-        result = runner.invoke(
-            app,
-            [*path, "--help"],
-            prog_name="syncbeat",
-            env={"COLUMNS": "200", "NO_COLOR": "1", "SYNCBEAT_STORE": f"sqlite:///{store}"},
-        )
+        result = invoke(*path, "--help", store=f"sqlite:///{store}")
         problem = _help_problem(path, result.exit_code, result.stdout, result.stderr)
         if problem:
             problems.append(problem)
@@ -94,12 +86,12 @@ def test_help_through_the_installed_command(tmp_path: Path) -> None:
     """The same through the installed `syncbeat` script: the top, a group, a command in
     a group, and a top-level command, started at once."""
     store = tmp_path / "store.db"
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "SYNCBEAT_STORE": f"sqlite:///{store}"}
     paths: list[tuple[str, ...]] = [(), ("job",), ("job", "show"), ("sync",)]
     running = {
-        path: subprocess.Popen(
-            [*syncbeat_command(), *path, "--help"],
-            env=env,
+        path: spawn(
+            *path,
+            "--help",
+            store=f"sqlite:///{store}",
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

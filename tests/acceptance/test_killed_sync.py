@@ -5,15 +5,15 @@ hand after the attempts are used up gets a fresh attempt budget, never "attempt 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import execute, run_cli, syncbeat_command
+from tests.support.cli import run_args, run_cli, spawn
+from tests.support.polling import wait_for
+from tests.support.sql import execute
 
 ROWS = 20_000
 MAX_ATTEMPTS = 3
@@ -23,24 +23,23 @@ LEASE_TTL = 2.0
 def _kill_after_progress(store: str, job_rows: int) -> int:
     """Start `syncbeat run orders --wait`, SIGKILL it once it committed a batch beyond
     ``job_rows``; returns the job's rows done then."""
-    env = {**os.environ, "SYNCBEAT_STORE": store}
-    process = subprocess.Popen(
-        [*syncbeat_command(), "run", "orders", "--wait"],
-        env=env,
+    process = spawn(
+        *run_args("orders", wait=True),
+        store=store,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     sb = Syncbeat(store)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def committed() -> bool:
             jobs = sb.jobs()
             if jobs and jobs[0].status == "running" and jobs[0].rows_done > job_rows:
-                break
+                return True
             assert process.poll() is None, "the run ended before it was killed"
-            time.sleep(0.05)
-        else:
-            raise AssertionError("no batch was committed within 60 s")
+            return False
+
+        wait_for(f"a batch committed past row {job_rows}", committed, 60)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         return sb.jobs()[0].rows_done
@@ -81,10 +80,13 @@ def test_a_killed_run_is_stale_and_a_rerun_by_hand_gets_fresh_attempts(
 
     # Killed: within one lease the job must stop claiming to run, with no rate or ETA.
     sb = Syncbeat(store_url)
-    deadline = time.monotonic() + LEASE_TTL + 10
-    while not (job := sb.job(job_id, events=0)).stale:
-        assert time.monotonic() < deadline, f"still not stale: {job}"
-        time.sleep(0.1)
+    job = wait_for(
+        "the killed run's job to show as stale",
+        lambda: found if (found := sb.job(job_id, events=0)).stale else None,
+        LEASE_TTL + 10,
+        lambda: f"still not stale: {sb.job(job_id, events=0)}",
+        interval=0.1,
+    )
     assert job.status == "running"  # stored as it was: stale is how it is shown
     assert job.rows_per_second is None and job.eta_seconds is None
     assert job.attempt == MAX_ATTEMPTS

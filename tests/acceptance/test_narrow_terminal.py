@@ -7,7 +7,7 @@ from __future__ import annotations
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.store import jobs, protocol
 from syncbeat.vocabulary.pipeline import default_name
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 WIDTH = 80
 SOURCE = "postgresql://app:${PGPASS}@orders-primary.db.example.com:5432/shop"

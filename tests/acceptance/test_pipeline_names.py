@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.store import protocol
-from tests.acceptance.outcomes import fails, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, pipeline_add_args, run_cli, sync_args
+from tests.support.sql import execute, table_rows
 
 ROWS = 30
 
@@ -40,10 +41,8 @@ def _pipelines(store: str) -> dict[str, dict[str, object]]:
     return {p["name"]: p for p in json.loads(listed.stdout)}
 
 
-def _sync(store: str, source: str, dest: str, *more: str) -> None:
-    result = run_cli(
-        "sync", "--from", source, "--table", "orders", "--to", dest, *more, store=store
-    )
+def _sync(store: str, source: str, dest: str, **more: Any) -> None:
+    result = run_cli(*sync_args(source, dest, table="orders", **more), store=store)
     assert result.returncode == 0, output(result)
 
 
@@ -58,7 +57,7 @@ def test_distinct_pairs_get_distinct_pipelines_and_a_rerun_resumes_its_own(
     # One table to three engines, and a table of the same name from another database.
     for dest in (pg_url, mariadb_url, sqlite_dest):
         _sync(store_url, first, dest)
-    _sync(store_url, second, sqlite_dest, "--to-table", "orders_b")
+    _sync(store_url, second, sqlite_dest, to_table="orders_b")
 
     names = _pipelines(store_url)
     assert len(names) == 4, names
@@ -70,7 +69,7 @@ def test_distinct_pairs_get_distinct_pipelines_and_a_rerun_resumes_its_own(
     assert table_rows(sqlite_dest, "orders_b", ["id"]) == table_rows(second, "orders", ["id"])
 
     # The same command again: the same pipeline (a new job of it), no new one.
-    _sync(store_url, first, pg_url, "--mode", "upsert", "--batch-size", "7")
+    _sync(store_url, first, pg_url, mode="upsert", batch_size=7)
     assert set(_pipelines(store_url)) == set(names)
     jobs = json.loads(run_cli("jobs", "--json", store=store_url, check=True).stdout)
     assert len({j["pipeline"] for j in jobs}) == 4
@@ -97,10 +96,7 @@ def test_a_pipeline_saved_under_the_old_default_name_keeps_resuming(
     sb.close()
 
     # As an earlier version wrote it, without --name: it resumes that pipeline's job.
-    result = run_cli(
-        "sync", "--from", source, "--table", "orders", "--to", dest, "--batch-size", "10",
-        store=store_url,
-    )  # fmt: skip
+    result = run_cli(*sync_args(source, dest, table="orders", batch_size=10), store=store_url)
     assert result.returncode == 0, output(result)
     assert f"Resuming job {job.id}" in output(result)
     assert set(_pipelines(store_url)) == {legacy}
@@ -131,10 +127,8 @@ def test_a_refused_sync_leaves_the_stored_pipeline_as_it_was(
     before = sb.pipeline("orders")
     sb.close()
 
-    result = run_cli(
-        "sync", "--from", source, "--table", "orders", "--to", dest, "--name", "orders",
-        "--mode", "upsert", "--batch-size", "20", store=store_url,
-    )  # fmt: skip
+    args = sync_args(source, dest, table="orders", mode="upsert", batch_size=20, name="orders")
+    result = run_cli(*args, store=store_url)
     fails(result, 1, f"unfinished job {job.id}", "mode", f"syncbeat job cancel {job.id}")
     sb = Syncbeat(store_url)
     after = sb.pipeline("orders")
@@ -153,18 +147,17 @@ def test_pipeline_add_refuses_a_literal_password(store_url: str) -> None:
         ("sqlite:///src.db", f"mysql://app@db.example/dw?password={secret}"),
     ):
         result = run_cli(
-            "pipeline", "add", "orders", "--from", source, "--table", "orders", "--to", dest,
-            store=store_url,
-        )  # fmt: skip
+            *pipeline_add_args("orders", source, dest, table="orders"), store=store_url
+        )
         text = fails(result, 2, "literal password", "${VAR}", "never stores passwords")
         assert secret not in text
         assert "saved" not in text.lower()
     assert _pipelines(store_url) == {}
     # Written as a reference it is saved, as written.
+    source = "postgresql://app:${PGPASS}@db.example/shop"
     result = run_cli(
-        "pipeline", "add", "orders", "--from", "postgresql://app:${PGPASS}@db.example/shop",
-        "--table", "orders", "--to", "sqlite:///dest.db", store=store_url,
-    )  # fmt: skip
+        *pipeline_add_args("orders", source, "sqlite:///dest.db", table="orders"), store=store_url
+    )
     assert result.returncode == 0, output(result)
     assert (
         _pipelines(store_url)["orders"]["source_url"]
@@ -193,10 +186,8 @@ def test_a_sync_refused_because_the_job_runs_elsewhere_changes_nothing(
     before = sb.pipeline("orders")
     sb.close()
 
-    result = run_cli(
-        "sync", "--from", source, "--table", "orders", "--to", dest, "--name", "orders",
-        "--batch-size", "20", store=store_url,
-    )  # fmt: skip
+    args = sync_args(source, dest, table="orders", batch_size=20, name="orders")
+    result = run_cli(*args, store=store_url)
     fails(result, 1, f"job {job_id}", "is running in w1@elsewhere.invalid:1")
     sb = Syncbeat(store_url)
     assert sb.pipeline("orders") == before

@@ -25,7 +25,10 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.connectors.destinations import swap
 from syncbeat.vocabulary.defaults import SWAP_LOCK_TIMEOUT_SECONDS
-from tests.conftest import FreshDatabases, execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, spawn, sync_args
+from tests.support.databases import FreshDatabases
+from tests.support.polling import wait_for
+from tests.support.sql import execute, table_names, table_rows
 
 ROWS = 300
 SOURCE = "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(80))"
@@ -95,19 +98,12 @@ def _setup(src: str, where: str) -> None:
 
 
 def _sync(store: str, src: str, url: str, to_table: str, **env: str) -> Any:
-    return run_cli(
-        "sync", "--from", src, "--table", "items", "--to", url, "--to-table", to_table,
-        "--mode", "replace", "--batch-size", "100", store=store, env=env,
-    )  # fmt: skip
+    args = sync_args(src, url, table="items", to_table=to_table, mode="replace", batch_size=100)
+    return run_cli(*args, store=store, env=env)
 
 
 def _tables(url: str) -> set[str]:
-    engine = sa.create_engine(url)
-    try:
-        schema = "other" if url.startswith("postgresql") else None
-        return set(sa.inspect(engine).get_table_names(schema=schema))
-    finally:
-        engine.dispose()
+    return table_names(url, schema="other" if url.startswith("postgresql") else None)
 
 
 def _equal_to_source(src: str, dst_url: str, where: str) -> None:
@@ -145,16 +141,6 @@ def test_a_kill_at_any_statement_of_the_swap_is_finished_by_a_rerun(
     _equal_to_source(sqlite_url, url, where)
 
 
-def _wait_for(what: str, check: Any, deadline: float = 60) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _swap_retried(store: str) -> bool:
     sb = Syncbeat(store)
     try:
@@ -179,12 +165,18 @@ def test_a_long_reader_does_not_stall_other_readers_behind_the_swap(
     engine = sa.create_engine(where)
     reader = engine.connect()
     reader.exec_driver_sql(f"SELECT COUNT(*) FROM {target}").scalar()  # holds its lock
-    command = [*syncbeat_command(), "--store", store_url, "sync", "--from", sqlite_url]
-    command += ["--table", "items", "--to", url, "--to-table", to_table, "--mode", "replace"]
-    sync = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = sync_args(sqlite_url, url, table="items", to_table=to_table, mode="replace")
+    sync = spawn(
+        *args, store=store_url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         try:
-            _wait_for("the swap to give up on its lock once", lambda: _swap_retried(store_url))
+            wait_for(
+                "the swap to give up on its lock once",
+                lambda: _swap_retried(store_url),
+                60,
+                interval=0.1,
+            )
             # Readers that come while the swap waits are held up at most by its wait.
             slowest = 0.0
             for _ in range(6):

@@ -18,8 +18,9 @@ import pytest
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.engine.progress import Snapshot
-from tests.acceptance.outcomes import fails, has_table, only_job, output
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import fails, output, run_cli, sync_args
+from tests.support.jobs import only_job
+from tests.support.sql import execute, has_table, table_rows
 
 BATCH = 4
 NAME = "items"
@@ -87,20 +88,7 @@ def _run_until_first_batch(
 
 def _resume(store: str, src: str, dst: str) -> subprocess.CompletedProcess[str]:
     """The same command as the job's first run: it resumes the job."""
-    return run_cli(
-        "sync",
-        "--from",
-        src,
-        "--table",
-        "items",
-        "--to",
-        dst,
-        "--batch-size",
-        str(BATCH),
-        "--name",
-        NAME,
-        store=store,
-    )
+    return run_cli(*sync_args(src, dst, table="items", batch_size=BATCH, name=NAME), store=store)
 
 
 def _left_as_batch_one_left_it(store: str, dst: str) -> None:
@@ -157,18 +145,7 @@ def test_following_the_hint_copies_the_new_columns(
     # The hint: cancel the job, and sync again with --mode replace.
     run_cli("job", "cancel", "1", store=store_url, check=True)
     result = run_cli(
-        "sync",
-        "--from",
-        source,
-        "--table",
-        "items",
-        "--to",
-        sqlite_url2,
-        "--name",
-        NAME,
-        "--mode",
-        "replace",
-        store=store_url,
+        *sync_args(source, sqlite_url2, table="items", mode="replace", name=NAME), store=store_url
     )
     assert result.returncode == 0, output(result)
     assert table_rows(sqlite_url2, "items", ["id"]) == table_rows(source, "items", ["id"])

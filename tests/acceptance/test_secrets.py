@@ -27,8 +27,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat.connectors.destinations import state as dest_state
-from tests.acceptance.outcomes import fails, output, run_all
-from tests.conftest import PG_URL, execute, run_cli, table_rows
+from tests.support.cli import (
+    fails,
+    output,
+    pipeline_add_args,
+    run_all,
+    run_args,
+    run_cli,
+    sync_args,
+    worker_args,
+)
+from tests.support.databases import PG_URL
+from tests.support.sql import execute, table_rows
 
 pytestmark = pytest.mark.postgres
 
@@ -145,76 +155,37 @@ def test_secrets_never_appear_anywhere(
         assert result.returncode == code, output(result)
         return result
 
-    copy = ["--table", "items", "--batch-size", "10"]
+    copy: dict[str, Any] = {"table": "items", "batch_size": 10}
     results = [
         # 1: a literal password in the source, the variable in the destination, --debug.
-        cli(
-            "--debug",
-            "sync",
-            "--from",
-            src_literal,
-            *copy,
-            "--to",
-            dst_variable,
-            "--name",
-            "literal",
-        ),
+        cli("--debug", *sync_args(src_literal, dst_variable, **copy, name="literal")),
         # 2: the other way round, into another table.
-        cli(
-            "sync",
-            "--from",
-            src_variable,
-            *copy,
-            "--to",
-            dst_literal,
-            "--to-table",
-            "items_b",
-            "--name",
-            "variable",
-        ),
+        cli(*sync_args(src_variable, dst_literal, **copy, to_table="items_b", name="variable")),
         # 3: a pipeline saved, queued, and run by a worker.
         cli(
-            "pipeline",
-            "add",
-            "queued",
-            "--from",
-            src_variable,
-            "--table",
-            "items",
-            "--to",
-            dst_variable,
-            "--to-table",
-            "items_c",
-            "--json",
+            *pipeline_add_args(
+                "queued", src_variable, dst_variable, "--json", table="items", to_table="items_c"
+            )
         ),
-        cli("run", "queued"),
-        cli("--debug", "worker", "--once", "--poll-interval", "0.05"),
+        cli(*run_args("queued")),
+        cli("--debug", *worker_args("--once", poll=0.05)),
         # 4: failures that name the URL: a wrong host, a closed port, a stored pipeline
         # whose literal password was not kept.
         cli(
             "--debug",
-            "sync",
-            "--from",
-            secrets.literal(pg_url, host="no-such-host.invalid"),
-            *copy,
-            "--to",
-            dst_variable,
-            "--name",
-            "bad-host",
+            *sync_args(
+                secrets.literal(pg_url, host="no-such-host.invalid"),
+                dst_variable,
+                **copy,
+                name="bad-host",
+            ),
             code=1,
         ),
         cli(
-            "sync",
-            "--from",
-            secrets.variable(pg_url, port=1),
-            *copy,
-            "--to",
-            dst_literal,
-            "--name",
-            "bad-port",
+            *sync_args(secrets.variable(pg_url, port=1), dst_literal, **copy, name="bad-port"),
             code=1,
         ),
-        cli("run", "literal", "--wait", code=1),
+        cli(*run_args("literal", wait=True), code=1),
     ]
     fails(results[-3], 1, "no-such-host.invalid", ":***@")
     fails(results[-2], 1, "cannot connect", f"${{{VAR}}}")

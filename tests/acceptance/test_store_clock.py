@@ -10,7 +10,6 @@ hour ahead, as a store whose clock then went back one hour would have left them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -20,8 +19,11 @@ from pathlib import Path
 import pytest
 
 from syncbeat import PipelineSpec, Syncbeat
+from syncbeat.service.models import WorkerView
 from syncbeat.store import clock, jobs, protocol, workers
-from tests.conftest import execute, run_cli, syncbeat_command, table_rows
+from tests.support.cli import run_cli, spawn, worker_args
+from tests.support.polling import wait_for
+from tests.support.sql import execute, table_rows
 
 TTL = 2.0
 STEP = 3600.0
@@ -87,22 +89,27 @@ def test_a_lease_stamped_before_the_store_clock_stepped_back_expires_within_a_tt
             )
         )
 
-    env = {**os.environ, "SYNCBEAT_STORE": store}
     log = tmp_path / "worker.log"
     with log.open("w") as stderr:
         started = time.monotonic()
-        worker = subprocess.Popen(
-            [*syncbeat_command(), "worker", "--lease-ttl", str(TTL), "--heartbeat-interval",
-             "0.5", "--poll-interval", "0.2", "--name", "survivor"],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+        args = worker_args(name="survivor", heartbeat=0.5, lease_ttl=TTL, poll=0.2)
+        worker = spawn(*args, store=store, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            # Worker start-up (a second or two on a busy machine), then at most one TTL.
-            deadline = started + TTL + 15
-            while (job := sb.job(job_id, events=0)).status != "completed":
-                assert time.monotonic() < deadline, f"not taken over: {job}"
+
+            def completed() -> bool:
+                if sb.job(job_id, events=0).status == "completed":
+                    return True
                 assert worker.poll() is None, log.read_text()
-                time.sleep(0.1)
+                return False
+
+            # Worker start-up (a second or two on a busy machine), then at most one TTL.
+            wait_for(
+                "the dead worker's job to be taken over and completed",
+                completed,
+                started + TTL + 15 - time.monotonic(),
+                lambda: f"not taken over: {sb.job(job_id, events=0)}",
+                interval=0.1,
+            )
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)
@@ -118,13 +125,18 @@ def test_a_lease_stamped_before_the_store_clock_stepped_back_expires_within_a_tt
     # The takeover came one TTL after the step was noticed (plus a poll), not an hour.
     assert (claimed[0].at - stepped_at).total_seconds() < TTL + 1.5
     assert table_rows(dest, "orders", ["id"]) == table_rows(source, "orders", ["id"])
+
     # The dead worker stopped looking alive too (three of its intervals after the step
     # was noticed), with a heartbeat age that is never negative.
-    ghost = next(w for w in sb.workers(include_stopped=True) if w.name == "ghost")
-    deadline = time.monotonic() + 10
-    while ghost.alive:
-        assert time.monotonic() < deadline, ghost
-        time.sleep(0.1)
-        ghost = next(w for w in sb.workers(include_stopped=True) if w.name == "ghost")
-    assert ghost.heartbeat_age_seconds >= 0
+    def ghost() -> WorkerView:
+        return next(w for w in sb.workers(include_stopped=True) if w.name == "ghost")
+
+    dead = wait_for(
+        "the dead worker to stop looking alive",
+        lambda: None if (found := ghost()).alive else found,
+        10,
+        lambda: str(ghost()),
+        interval=0.1,
+    )
+    assert dead.heartbeat_age_seconds >= 0
     sb.close()

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from syncbeat import Syncbeat
 from syncbeat.api import create_app
 from syncbeat.store import protocol
-from tests.conftest import FreshDatabases
+from tests.support.databases import FreshDatabases
 
 TOKEN = "api-test-token-Zq3"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -7,7 +7,7 @@ import httpx
 
 from syncbeat import Syncbeat
 from syncbeat.store import clock, jobs
-from tests.conftest import table_rows
+from tests.support.sql import table_rows
 
 from .conftest import assert_error, claim, pipeline_body, source_table, sqlite_only
 

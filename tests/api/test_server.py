@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,9 @@ from syncbeat import Syncbeat
 from syncbeat.api import auth, create_app
 from syncbeat.cli import serve as serve_command
 from syncbeat.service.worker import WorkerSettings
-from tests.conftest import FreshDatabases, free_port, syncbeat_command
+from tests.support.cli import syncbeat_command
+from tests.support.databases import FreshDatabases
+from tests.support.servers import free_port, wait_healthy
 
 from .conftest import AUTH, TOKEN, assert_error, make_client, pipeline_body
 
@@ -91,19 +92,6 @@ def _serve(store: str, port: int, env: dict[str, str], *args: str) -> subprocess
     )
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[str], deadline: float = 30) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url}/health did not answer within {deadline}s")
-
-
 def _stop(proc: subprocess.Popen[str]) -> str:
     """SIGTERM (a graceful stop); the process's stderr."""
     proc.terminate()
@@ -128,7 +116,7 @@ def test_serve_runs_the_api(tmp_path: Path, _sqlite_store_template: Path) -> Non
         procs[kind] = _serve(f"sqlite:///{store}", port, env)
     try:
         for kind, proc in procs.items():
-            _wait_healthy(urls[kind], proc)
+            wait_healthy(urls[kind], proc)
             assert httpx.get(f"{urls[kind]}/jobs").status_code == 401
         assert httpx.get(f"{urls['env']}/jobs", headers=AUTH).json()["total"] == 0
         assert httpx.get(f"{urls['made_up']}/jobs", headers=AUTH).status_code == 401

@@ -14,15 +14,11 @@ docs/dashboard-job.png (so a CI run on a clean clone never changes the tree).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +26,10 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import IN_CI, execute, free_port, run_cli, syncbeat_command, table_rows
+from tests.support.cli import pipeline_add_args, run_cli, syncbeat_command
+from tests.support.databases import IN_CI
+from tests.support.servers import free_port, wait_healthy
+from tests.support.sql import execute, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -119,19 +118,6 @@ def processes(store_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
     finally:
         procs.stop()
         print(procs.diagnostics())  # shown by pytest when the test failed
-
-
-def wait_until_serving(base: str, procs: Processes, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError),
-            urllib.request.urlopen(f"{base}/health", timeout=2) as answer,
-        ):
-            if answer.status == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(f"`syncbeat serve` did not answer /health in {timeout} s\n{procs.diagnostics()}")
 
 
 def keep_screenshot(shot: Path) -> None:
@@ -274,15 +260,16 @@ def test_watch_pause_resume_a_running_sync(
     make_history(store, pg_url, sqlite_url)
     # The job to watch: each page read sleeps once (an InitPlan), batches are pinned.
     slow = f"SELECT * FROM orders WHERE (SELECT pg_sleep({PAGE_DELAY})) IS NOT NULL"
-    definition = ("--from", pg_url, "--query", slow, "--key", "id", "--to", sqlite_url)
-    options = ("--to-table", "orders", "--batch-size", str(BATCH))
-    run_cli("pipeline", "add", "orders", *definition, *options, store=store, check=True)
+    definition = pipeline_add_args(
+        "orders", pg_url, sqlite_url, query=slow, key="id", to_table="orders", batch_size=BATCH
+    )
+    run_cli(*definition, store=store, check=True)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     processes.start("serve", "serve", "--port", str(port))
     processes.start("worker", "worker", "--name", "worker-1", *WORKER_OPTIONS)
-    wait_until_serving(base, processes)
+    wait_healthy(base, timeout=20, diagnostics=processes.diagnostics)
     job_id = run_cli("run", "orders", store=store, check=True).stdout.strip()
     assert job_id.isdigit(), job_id
 

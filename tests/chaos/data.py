@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec
-from tests.conftest import MARIADB_URL, PG_URL, FreshDatabases, execute
+from tests.support.databases import MARIADB_URL, PG_URL, FreshDatabases
+from tests.support.sql import execute
 
 Row = tuple[Any, ...]
 COLUMNS = ("id", "name", "price", "qty", "created", "flag", "note")

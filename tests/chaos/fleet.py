@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from tests.chaos.data import database_name
 from tests.chaos.schedule import Injection, Timing
-from tests.conftest import syncbeat_command
+from tests.support.cli import syncbeat_command
 
 MONITOR_APP = "syncbeat-chaos-monitor"
 """application_name of the suite's own store connection, which no fault cuts."""

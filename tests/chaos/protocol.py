@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from syncbeat import Syncbeat
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.service.models import EventView, JobView
-from tests.acceptance.test_workers import assert_one_owner_at_a_time
+from tests.support.leases import assert_one_owner_at_a_time
 
 
 @dataclass

@@ -32,23 +32,12 @@ from syncbeat.engine.runner import run_claimed
 from syncbeat.store import protocol
 from syncbeat.store.schema import jobs
 from syncbeat.vocabulary.lease import Lease
-from tests.acceptance.test_workers import (
-    Workers,
-    assert_same_rows,
-    batches,
-    claims,
-    events,
-    finished,
-    first_claim,
-    make_dest,
-    make_source,
-    owner_pid,
-    queue,
-    slow_query,
-    store_transaction_open,
-    wait_for,
-)
-from tests.conftest import table_rows
+from tests.support.fleet import QUICK, Fleet
+from tests.support.jobs import batches, events, finished
+from tests.support.leases import claims, first_claim, owner_pid, store_transaction_open
+from tests.support.polling import wait_for
+from tests.support.sql import table_rows
+from tests.support.tables import assert_same_rows, make_dest, make_source, queue, slow_query
 
 ROWS = 500
 
@@ -192,7 +181,7 @@ def test_a_worker_frozen_past_its_lease_and_the_batch_timeout_records_lease_lost
 ) -> None:
     store, data = pg_url, pg_url2
     client = Syncbeat(store)
-    fleet = Workers(store, tmp_path)
+    fleet = Fleet(store, tmp_path, QUICK)
     try:
         make_source(data, "events", 3000)
         make_dest(data, "copy")

@@ -2,9 +2,9 @@
 
 The source tables hold the column types real tables have (big integers, unicode text with
 4-byte characters, decimals, doubles, booleans, dates, naive and aware timestamps, JSON)
-and a NULL in every nullable column; the destination must hold the same data, row by
-row and column by column, after many batches. Then the three modes, a composite key and
-a SELECT as the source.
+and a NULL in every nullable column (typed_table.py); the destination must hold the
+same data, row by row and column by column, after many batches. Then the three modes, a
+composite key and a SELECT as the source.
 """
 
 from __future__ import annotations
@@ -19,182 +19,14 @@ import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
 from syncbeat.engine.compare import normalise
-from tests.conftest import table_rows
+from tests.integration.typed_table import ROWS, dialect_of, make_source, null_counts, value_row
+from tests.support.specs import query_copy, table_copy
+from tests.support.sql import column_types, execute, primary_key, table_names, table_rows
 
-ROWS = 2_400
 BATCH = 200
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
-
-_DDL = {
-    "postgresql": """
-        CREATE TABLE {t} (
-            id integer PRIMARY KEY,
-            big bigint,
-            name text,
-            label varchar(40),
-            amount numeric(12, 2),
-            ratio double precision,
-            flag boolean,
-            day date,
-            at timestamp,
-            at_tz timestamptz,
-            doc jsonb
-        )""",
-    "mysql": """
-        CREATE TABLE {t} (
-            id INT PRIMARY KEY,
-            big BIGINT,
-            name TEXT,
-            label VARCHAR(40),
-            amount DECIMAL(12, 2),
-            ratio DOUBLE,
-            flag BOOLEAN,
-            day DATE,
-            at DATETIME(6),
-            doc JSON
-        ) DEFAULT CHARSET = utf8mb4""",
-    "sqlite": """
-        CREATE TABLE {t} (
-            id INTEGER PRIMARY KEY,
-            big BIGINT,
-            name TEXT,
-            label VARCHAR(40),
-            amount NUMERIC(12, 2),
-            ratio FLOAT,
-            flag BOOLEAN,
-            day DATE,
-            at DATETIME,
-            doc JSON
-        )""",
-}
-
-
-def _dialect(url: str) -> str:
-    name = sa.engine.make_url(url).get_backend_name()
-    return "mysql" if name in ("mysql", "mariadb") else name
-
-
-def _value_row(i: int, *, with_tz: bool) -> dict[str, Any]:
-    """Row ``i``: deterministic values, and a NULL in each nullable column now and then
-    (every 50th row is NULL everywhere but the key)."""
-    everything_null = i % 50 == 0
-    row: dict[str, Any] = {
-        "id": i,
-        "big": (-1) ** i * i * 10_000_000_019,
-        "name": f"naïve café №{i} — 日本語 😀 {'ß' * (i % 5)}",
-        "label": f"label-{i % 97}",
-        "amount": Decimal(f"{(-1) ** i * (i * 7919 % 10_000_000)}.{i % 100:02d}"),
-        "ratio": (-1) ** i * i / 7,
-        "flag": i % 3 == 0,
-        "day": dt.date(1999, 12, 31) + dt.timedelta(days=i * 3),
-        "at": dt.datetime(2024, 2, 28, 23, 59, 59)
-        + dt.timedelta(seconds=i * 3_607, microseconds=i * 13),
-        "doc": {"i": i, "tags": ["a", "é", "😀"], "nested": {"half": i / 2, "ok": i % 2 == 0}},
-    }
-    if with_tz:
-        zone = dt.timezone(dt.timedelta(hours=i % 27 - 12, minutes=30 * (i % 2)))
-        row["at_tz"] = dt.datetime(2024, 3, 31, 1, 30, tzinfo=zone) + dt.timedelta(minutes=i * 37)
-    for n, column in enumerate(c for c in row if c != "id"):
-        if everything_null or i % (7 + 2 * n) == 0:
-            row[column] = None
-    return row
-
-
-def _insert_table(dialect: str, table: str, with_tz: bool) -> sa.Table:
-    """A Core description of the source table, only to bind Python values for inserts."""
-    columns = [
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("big", sa.BigInteger),
-        sa.Column("name", sa.Text),
-        sa.Column("label", sa.String(40)),
-        sa.Column("amount", sa.Numeric(12, 2, asdecimal=dialect != "sqlite")),
-        sa.Column("ratio", sa.Double),
-        sa.Column("flag", sa.Boolean),
-        sa.Column("day", sa.Date),
-        sa.Column("at", sa.DateTime),
-        sa.Column("doc", sa.JSON(none_as_null=True)),
-    ]
-    if with_tz:
-        columns.insert(9, sa.Column("at_tz", sa.DateTime(timezone=True)))
-    return sa.Table(table, sa.MetaData(), *columns)
-
-
-def _execute(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
-def make_source(
-    url: str, table: str = "src", ids: range = range(1, ROWS + 1), *, create: bool = True
-) -> None:
-    """Create (or add rows to) the typed source table in the database at ``url``."""
-    dialect = _dialect(url)
-    with_tz = dialect == "postgresql"
-    if create:
-        _execute(url, _DDL[dialect].format(t=table))
-    if dialect == "sqlite":
-        # SQLite keeps NUMERIC as it is given; give it the exact text of the decimal.
-        rows = [
-            {**r, "amount": None if r["amount"] is None else str(r["amount"])}
-            for r in (_value_row(i, with_tz=False) for i in ids)
-        ]
-    else:
-        rows = [_value_row(i, with_tz=with_tz) for i in ids]
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(_insert_table(dialect, table, with_tz).insert(), rows)
-    finally:
-        engine.dispose()
-
-
-def null_counts(url: str, table: str) -> dict[str, int]:
-    """SQL NULLs per column, counted by the database itself (a JSON ``null`` is not one)."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            tab = sa.Table(table, sa.MetaData(), autoload_with=conn)
-            counts = [sa.func.count().filter(c.is_(None)).label(c.name) for c in tab.columns]
-            if engine.dialect.name in ("mysql", "mariadb"):  # no FILTER clause there
-                counts = [
-                    sa.func.sum(sa.case((c.is_(None), 1), else_=0)).label(c.name)
-                    for c in tab.columns
-                ]
-            row = conn.execute(sa.select(*counts)).one()
-            return {k: int(v) for k, v in row._mapping.items()}
-    finally:
-        engine.dispose()
-
-
-def table_names(url: str) -> set[str]:
-    engine = sa.create_engine(url)
-    try:
-        return set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-def primary_key(url: str, table: str) -> list[str]:
-    engine = sa.create_engine(url)
-    try:
-        return list(sa.inspect(engine).get_pk_constraint(table)["constrained_columns"])
-    finally:
-        engine.dispose()
-
-
-def column_types(url: str, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
-    engine = sa.create_engine(url)
-    try:
-        return {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table)}
-    finally:
-        engine.dispose()
 
 
 def run_sync(
@@ -234,21 +66,14 @@ def urls(request: pytest.FixtureRequest) -> tuple[str, str]:
 def test_full_sync_copies_every_column_of_every_row(store_url: str, urls: tuple[str, str]) -> None:
     src, dst = urls
     make_source(src)
-    spec = PipelineSpec(
-        name="typed",
-        source_url=src,
-        source_table="src",
-        dest_url=dst,
-        dest_table="dst",
-        batch_size=BATCH,
-    )
+    spec = table_copy("typed", src, dst, batch_size=BATCH)
     job, events = run_sync(store_url, spec)
 
     assert job.rows_done == job.rows_total == ROWS
     assert [e.kind for e in events].count("batch") == ROWS // BATCH
     source_rows = table_rows(src, "src", ["id"])
     assert len(source_rows) == ROWS
-    assert source_rows[0][2] == _value_row(1, with_tz=False)["name"]  # emoji and all
+    assert source_rows[0][2] == value_row(1, with_tz=False)["name"]  # emoji and all
     dest_rows = table_rows(dst, "dst", ["id"])
     assert len(dest_rows) == ROWS
     for expected, got in zip(source_rows, dest_rows, strict=True):
@@ -269,18 +94,11 @@ def test_pg_to_mariadb_stores_aware_timestamps_as_utc_and_keeps_4_byte_text(
     make_source(pg_url, ids=range(1, 301))
     # An old database whose default character set cannot hold emoji.
     database = sa.engine.make_url(mariadb_url).database
-    _execute(mariadb_url, f"ALTER DATABASE {database} CHARACTER SET latin1")
-    spec = PipelineSpec(
-        name="tz",
-        source_url=pg_url,
-        source_table="src",
-        dest_url=mariadb_url,
-        dest_table="dst",
-        batch_size=64,
-    )
+    execute(mariadb_url, f"ALTER DATABASE {database} CHARACTER SET latin1", as_text=True)
+    spec = table_copy("tz", pg_url, mariadb_url, batch_size=64)
     run_sync(store_url, spec)
     # Again, into the table that now exists (its JSON column read back from MariaDB).
-    _execute(pg_url, 'UPDATE src SET doc = \'{"again": "✓"}\' WHERE id <= 10')
+    execute(pg_url, 'UPDATE src SET doc = \'{"again": "✓"}\' WHERE id <= 10', as_text=True)
     run_sync(store_url, spec)
     assert table_rows(mariadb_url, "dst", ["id"]) == table_rows(pg_url, "src", ["id"])
     assert null_counts(mariadb_url, "dst") == null_counts(pg_url, "src")
@@ -302,7 +120,7 @@ def test_pg_to_mariadb_stores_aware_timestamps_as_utc_and_keeps_4_byte_text(
     finally:
         engine.dispose()
     assert charset == "utf8mb4" and collation.startswith("utf8mb4"), (charset, collation)
-    assert emoji == _value_row(1, with_tz=True)["name"]
+    assert emoji == value_row(1, with_tz=True)["name"]
     assert "😀" in emoji
 
     types = column_types(mariadb_url, "dst")
@@ -310,7 +128,7 @@ def test_pg_to_mariadb_stores_aware_timestamps_as_utc_and_keeps_4_byte_text(
     assert isinstance(at_tz, sa.DateTime) and not at_tz.timezone
     assert at_tz.fsp == 6  # type: ignore[attr-defined]  # microseconds kept
     for i in range(1, 301):
-        aware = _value_row(i, with_tz=True)["at_tz"]
+        aware = value_row(i, with_tz=True)["at_tz"]
         expected = None if aware is None else aware.astimezone(dt.UTC).replace(tzinfo=None)
         assert stored[i] == expected, i
 
@@ -321,14 +139,7 @@ def test_mariadb_to_pg_keeps_booleans_and_json_as_such(
     store_url: str, mariadb_url: str, pg_url: str
 ) -> None:
     make_source(mariadb_url, ids=range(1, 201))
-    spec = PipelineSpec(
-        name="types",
-        source_url=mariadb_url,
-        source_table="src",
-        dest_url=pg_url,
-        dest_table="dst",
-        batch_size=64,
-    )
+    spec = table_copy("types", mariadb_url, pg_url, batch_size=64)
     run_sync(store_url, spec)
 
     engine = sa.create_engine(pg_url)
@@ -351,7 +162,7 @@ def test_mariadb_to_pg_keeps_booleans_and_json_as_such(
     assert pg_types["at"] == "timestamp without time zone"
     assert pg_types["doc"] in ("json", "jsonb")
     for i, flag in flags.items():
-        assert flag is _value_row(i, with_tz=False)["flag"], i
+        assert flag is value_row(i, with_tz=False)["flag"], i
 
 
 # -- modes ---------------------------------------------------------------------------------
@@ -363,15 +174,7 @@ def test_upsert_twice_is_idempotent_and_picks_up_changed_rows(
 ) -> None:
     src, dst = urls
     make_source(src)
-    spec = PipelineSpec(
-        name="up",
-        source_url=src,
-        source_table="src",
-        dest_url=dst,
-        dest_table="dst",
-        mode="upsert",
-        batch_size=BATCH,
-    )
+    spec = table_copy("up", src, dst, mode="upsert", batch_size=BATCH)
     first, _ = run_sync(store_url, spec)
     after_first = table_rows(dst, "dst", ["id"])
     assert after_first == table_rows(src, "src", ["id"])
@@ -380,10 +183,11 @@ def test_upsert_twice_is_idempotent_and_picks_up_changed_rows(
     assert second.id != first.id and second.rows_done == ROWS
     assert table_rows(dst, "dst", ["id"]) == after_first
 
-    _execute(
+    execute(
         src,
         "UPDATE src SET name = 'changed ✓', amount = 0.01, flag = NULL WHERE id % 100 = 1",
         "UPDATE src SET label = NULL, ratio = -0.5 WHERE id BETWEEN 1000 AND 1010",
+        as_text=True,
     )
     make_source(src, ids=range(ROWS + 1, ROWS + 151), create=False)
     third, _ = run_sync(store_url, spec)
@@ -403,29 +207,13 @@ def test_append_adds_to_the_rows_already_there(store_url: str, urls: tuple[str, 
     make_source(src, "more", ids=range(ROWS + 1, ROWS + 301))
     run_sync(
         store_url,
-        PipelineSpec(
-            name="ap1",
-            source_url=src,
-            source_table="src",
-            dest_url=dst,
-            dest_table="dst",
-            mode="append",
-            batch_size=BATCH,
-        ),
+        table_copy("ap1", src, dst, mode="append", batch_size=BATCH),
     )
     assert table_rows(dst, "dst", ["id"]) == table_rows(src, "src", ["id"])
 
     job, events = run_sync(
         store_url,
-        PipelineSpec(
-            name="ap2",
-            source_url=src,
-            source_table="more",
-            dest_url=dst,
-            dest_table="dst",
-            mode="append",
-            batch_size=BATCH,
-        ),
+        table_copy("ap2", src, dst, table="more", mode="append", batch_size=BATCH),
     )
     assert job.rows_done == 300
     assert [e.kind for e in events].count("batch") == 2
@@ -440,20 +228,17 @@ def test_replace_swaps_in_a_fresh_copy_and_leaves_no_staging_table(
 ) -> None:
     src, dst = urls
     make_source(src)
-    spec = PipelineSpec(
-        name="rep",
-        source_url=src,
-        source_table="src",
-        dest_url=dst,
-        dest_table="dst",
-        mode="replace",
-        batch_size=BATCH,
-    )
+    spec = table_copy("rep", src, dst, mode="replace", batch_size=BATCH)
     run_sync(store_url, spec)
     assert table_rows(dst, "dst", ["id"]) == table_rows(src, "src", ["id"])
 
     # The old copy has rows the source no longer has, and stale values.
-    _execute(src, "DELETE FROM src WHERE id % 10 = 0", "UPDATE src SET name = 'new' WHERE id < 50")
+    execute(
+        src,
+        "DELETE FROM src WHERE id % 10 = 0",
+        "UPDATE src SET name = 'new' WHERE id < 50",
+        as_text=True,
+    )
     make_source(dst, "dst", ids=range(ROWS + 1, ROWS + 101), create=False)
     old = table_rows(dst, "dst", ["id"])
     assert len(old) == ROWS + 100
@@ -525,7 +310,7 @@ QUERY = (
 def test_query_source_with_composite_key(store_url: str, urls: tuple[str, str]) -> None:
     src, dst = urls
     orders = _orders()
-    _execute(src, _ORDERS)
+    execute(src, _ORDERS, as_text=True)
     engine = sa.create_engine(src)
     with engine.begin() as conn:
         conn.execute(
@@ -534,19 +319,14 @@ def test_query_source_with_composite_key(store_url: str, urls: tuple[str, str]) 
         )
     engine.dispose()
 
-    spec = PipelineSpec(
-        name="totals",
-        source_url=src,
-        source_query=QUERY,
-        key=["region", "order_no"],
-        dest_url=dst,
-        dest_table="order_totals",
+    spec = query_copy(
+        "totals", src, QUERY, dst, key=["region", "order_no"], dest_table="order_totals",
         batch_size=37,
-    )
+    )  # fmt: skip
     job, events = run_sync(store_url, spec)
 
     # SQLite computes in floating point (its NUMERIC values are REAL), the others exactly.
-    number = float if _dialect(src) == "sqlite" else Decimal
+    number = float if dialect_of(src) == "sqlite" else Decimal
     expected = sorted(
         (
             o["region"],
@@ -572,8 +352,10 @@ def test_query_source_with_composite_key(store_url: str, urls: tuple[str, str]) 
     )
 
     # Upsert on the composite key: a second run changes nothing, a changed row is updated.
-    _execute(
-        src, "UPDATE orders SET qty = 1, note = 'again' WHERE region = 'North' AND order_no = 2"
+    execute(
+        src,
+        "UPDATE orders SET qty = 1, note = 'again' WHERE region = 'North' AND order_no = 2",
+        as_text=True,
     )
     run_sync(store_url, spec)
     rows = {(r[0], r[1]): r for r in table_rows(dst, "order_totals", ["region", "order_no"])}

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import execute, table_rows
+from tests.support.sql import column_types, execute, table_rows
 
 pytestmark = pytest.mark.postgres
 
@@ -50,11 +50,7 @@ def test_a_domain_column_arrives_as_its_base_type(pg_url: str, dest: str, store_
     assert job.rows_done == 3
     assert table_rows(dest, "film", ["film_id"]) == table_rows(pg_url, "film", ["film_id"])
 
-    engine = sa.create_engine(dest)
-    try:
-        columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns("film")}
-    finally:
-        engine.dispose()
+    columns = column_types(dest, "film")
     assert isinstance(columns["release_year"], sa.Integer), columns
     assert isinstance(columns["title"], sa.String), columns
     assert isinstance(columns["rental_rate"], sa.Numeric), columns

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from tests.conftest import table_rows
+from tests.support.sql import table_rows
 
 ROWS = 3_000
 

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.conftest import execute
 from tests.integration.test_key_order import payloads, sync
+from tests.support.sql import execute
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

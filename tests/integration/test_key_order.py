@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
 from syncbeat.engine.compare import rows_in_key_order
-from tests.conftest import execute
+from tests.support.sql import execute
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from tests.conftest import execute, table_rows
+from tests.support.sql import execute, table_rows
 
 ROWS = 20_000
 PAIRS = [

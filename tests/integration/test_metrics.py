@@ -8,15 +8,13 @@ after what it does, and gives its pipelines names of their own.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -29,7 +27,12 @@ from syncbeat.store import protocol
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.errors import LeaseLost
 from syncbeat.vocabulary.lease import Lease
-from tests.conftest import FreshDatabases, free_port, run_cli, syncbeat_command
+from tests.support import sql
+from tests.support.cli import run_cli, spawn, worker_args
+from tests.support.databases import FreshDatabases
+from tests.support.polling import wait_for
+from tests.support.servers import free_port
+from tests.support.specs import table_copy
 
 ROWS = 2_000
 BATCH = 100
@@ -38,43 +41,18 @@ STATES = ("queued", "running", "paused", "completed", "failed", "cancelled")
 # Every label a syncbeat metric may carry: bounded sets, never a job id or a URL.
 ALLOWED_LABELS = {"pipeline", "outcome", "where", "result", "state", "le"}
 
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)
-
 
 def make_source(url: str, rows: int = ROWS) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE src (id INTEGER PRIMARY KEY, name VARCHAR(40))"))
-            conn.execute(
-                sa.text("INSERT INTO src VALUES (:id, :name)"),
-                [{"id": i, "name": f"row {i}"} for i in range(1, rows + 1)],
-            )
-    finally:
-        engine.dispose()
+    with sql.engine(url) as engine, engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE src (id INTEGER PRIMARY KEY, name VARCHAR(40))"))
+        conn.execute(
+            sa.text("INSERT INTO src VALUES (:id, :name)"),
+            [{"id": i, "name": f"row {i}"} for i in range(1, rows + 1)],
+        )
 
 
 def spec_for(name: str, src: str, dst: str) -> PipelineSpec:
-    return PipelineSpec(
-        name=name,
-        source_url=src,
-        source_table="src",
-        dest_url=dst,
-        dest_table="dst",
-        mode="upsert",
-        batch_size=BATCH,
-    )
+    return table_copy(name, src, dst, mode="upsert", batch_size=BATCH)
 
 
 class Counters:
@@ -135,6 +113,12 @@ def lease_expired(sb: Syncbeat, job_id: int) -> bool:
     return left is not None and left < 0
 
 
+def wait_lease_expired(sb: Syncbeat, job_id: int) -> None:
+    wait_for(
+        "the frozen worker's lease to expire", lambda: lease_expired(sb, job_id), 20, interval=0.02
+    )
+
+
 # -- counters of a run --------------------------------------------------------------------
 
 
@@ -169,10 +153,7 @@ def test_a_retried_batch_counts_one_retry_and_commits_once(
     the lock goes as soon as the retry is announced, so the next try commits."""
     make_source(sqlite_url)
     database = make_url(pg_url).database
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"ALTER DATABASE {database} SET lock_timeout = '200ms'")
-    admin.dispose()
+    sql.execute(pg_url, f"ALTER DATABASE {database} SET lock_timeout = '200ms'", autocommit=True)
     locker = sa.create_engine(pg_url)
     lock = locker.connect()
     locked = False
@@ -219,7 +200,7 @@ def test_claiming_an_expired_lease_counts_a_takeover_and_stale_writes_are_counte
     counters = Counters()
     stale = claim_as_frozen_worker(sb, job.id, ttl=0.2)
     assert counters.moved("syncbeat_lease_takeovers_total") == 0  # it was queued
-    wait_for("the frozen worker's lease to expire", lambda: lease_expired(sb, job.id))
+    wait_lease_expired(sb, job.id)
 
     done, outcome = sb.run_job(job.id, spec=spec)
     assert outcome.status == "completed", outcome.message
@@ -252,7 +233,7 @@ def test_a_reaped_lease_is_counted_and_its_next_claim_is_no_takeover(
     sb.save_pipeline(spec)
     job = sb.enqueue(spec.name)
     claim_as_frozen_worker(sb, job.id, ttl=0.2)
-    wait_for("the frozen worker's lease to expire", lambda: lease_expired(sb, job.id))
+    wait_lease_expired(sb, job.id)
     counters = Counters()
     with sb.store.begin() as conn:
         reaped = protocol.reap(conn)
@@ -309,7 +290,7 @@ def test_exposition_has_every_job_state_and_the_store_gauges(
     sb.pause(paused)
     claimed_at = time.monotonic()
     claim_as_frozen_worker(sb, stale, ttl=0.2)
-    wait_for("the frozen worker's lease to expire", lambda: lease_expired(sb, stale))
+    wait_lease_expired(sb, stale)
 
     body, content_type = exposition.exposition(sb)
     waited = time.monotonic() - claimed_at
@@ -368,13 +349,8 @@ def test_a_worker_serves_its_counters_and_the_store_gauges_over_http(
     job = sb.enqueue(spec.name)
     port = free_port()
     log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [*syncbeat_command(), "worker", "--metrics-port", str(port), "--poll-interval", "0.1"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "SYNCBEAT_STORE": store_url, "NO_COLOR": "1"},
-        )
+    args = worker_args("--metrics-port", str(port), poll=0.1)
+    worker = spawn(*args, store=store_url, log=log_path)
     try:
 
         def done() -> tuple[dict[str, Any], str] | None:
@@ -385,7 +361,9 @@ def test_a_worker_serves_its_counters_and_the_store_gauges_over_http(
                 return found
             return None
 
-        families, content_type = wait_for("the worker to report the job done", done, 30)
+        families, content_type = wait_for(
+            "the worker to report the job done", done, 30, interval=0.02
+        )
         assert content_type.startswith("text/plain")
         assert_prometheus_names(families)
         assert value(families, "syncbeat_rows_synced_total", pipeline="served") == ROWS

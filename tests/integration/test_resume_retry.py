@@ -9,7 +9,6 @@ hidden by a key.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -19,28 +18,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from syncbeat import InvalidTransition, PipelineSpec, RunHooks, Snapshot, Syncbeat
-from tests.conftest import table_rows
+from tests.support import sql
+from tests.support.jobs import batch_events, events, kinds
+from tests.support.locks import Terminator
+from tests.support.specs import table_copy
+from tests.support.sql import count_rows, execute, table_rows
 
 ROWS = 2_000
 BATCH = 100
 BATCHES = ROWS // BATCH
 
 
-def _execute(url: str, *statements: str, autocommit: bool = False) -> None:
-    engine = sa.create_engine(url, **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 def make_tables(src: str, dst: str) -> None:
     """A source with a primary key, and a destination table without one."""
     columns = "payload VARCHAR(200), amount NUMERIC(12, 2), at TIMESTAMP"
-    _execute(src, f"CREATE TABLE src (id BIGINT PRIMARY KEY, {columns})")
-    _execute(dst, f"CREATE TABLE dst (id BIGINT, {columns})")
+    execute(src, f"CREATE TABLE src (id BIGINT PRIMARY KEY, {columns})")
+    execute(dst, f"CREATE TABLE dst (id BIGINT, {columns})")
     rows = [
         {
             "id": i,
@@ -50,56 +43,25 @@ def make_tables(src: str, dst: str) -> None:
         }
         for i in range(1, ROWS + 1)
     ]
-    engine = sa.create_engine(src)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO src VALUES (:id, :payload, :amount, :at)"), rows)
-    finally:
-        engine.dispose()
+    with sql.engine(src) as engine, engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO src VALUES (:id, :payload, :amount, :at)"), rows)
 
 
 def dest_count(url: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM dst")).scalar_one())
-    finally:
-        engine.dispose()
+    return count_rows(url, "dst")
 
 
 def assert_copied_exactly_once(src: str, dst: str) -> None:
-    engine = sa.create_engine(dst)
-    try:
-        with engine.connect() as conn:
-            twice = conn.execute(
-                sa.text("SELECT id, count(*) FROM dst GROUP BY id HAVING count(*) > 1 ORDER BY id")
-            ).all()
-    finally:
-        engine.dispose()
+    twice = sql.query(
+        dst, "SELECT id, count(*) FROM dst GROUP BY id HAVING count(*) > 1 ORDER BY id"
+    )
     assert twice == [], f"rows written more than once: {twice[:10]}"
     assert dest_count(dst) == ROWS
     assert table_rows(dst, "dst", ["id"]) == table_rows(src, "src", ["id"])
 
 
 def spec_for(src: str, dst: str, **changes: Any) -> PipelineSpec:
-    fields: dict[str, Any] = {
-        "name": "resumable",
-        "source_url": src,
-        "source_table": "src",
-        "dest_url": dst,
-        "dest_table": "dst",
-        "mode": "append",
-        "batch_size": BATCH,
-    }
-    return PipelineSpec(**{**fields, **changes})
-
-
-def kinds(sb: Syncbeat, job_id: int) -> list[str]:
-    return [e.kind for e in sb.events(job_id, limit=10_000)]
-
-
-def batch_events(sb: Syncbeat, job_id: int) -> list[Any]:
-    return [e for e in sb.events(job_id, limit=10_000) if e.kind == "batch"]
+    return table_copy("resumable", src, dst, mode="append", batch_size=BATCH, **changes)
 
 
 @pytest.fixture
@@ -107,16 +69,6 @@ def sb(store_url: str) -> Iterator[Syncbeat]:
     handle = Syncbeat(store_url)
     yield handle
     handle.close()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def on_rows(rows_done: int, action: Callable[[], None]) -> Callable[[Snapshot], None]:
@@ -177,7 +129,7 @@ def test_interrupted_sync_resumes_at_its_checkpoint(sb: Syncbeat, urls: tuple[st
     again, outcome = sb.sync(spec)
     assert outcome.status == "completed", outcome.message
     assert again.id == job.id and again.rows_done == ROWS
-    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    resumed = events(sb, job.id, "resumed")
     assert len(resumed) == 1
     assert resumed[0].data is not None
     assert resumed[0].data["batch_index"] == 7 and resumed[0].data["rows_done"] == 7 * BATCH
@@ -191,56 +143,6 @@ def test_interrupted_sync_resumes_at_its_checkpoint(sb: Syncbeat, urls: tuple[st
 
 
 # -- b: a transient error is retried ---------------------------------------------------------
-
-
-class Terminator(threading.Thread):
-    """Takes an exclusive lock on the destination table; once the sync's write is
-    blocked on it, terminates that backend (as a failover or an admin would) and lets
-    go of the lock. The write fails with a connection error in the middle of its
-    transaction; nothing of it may remain."""
-
-    def __init__(self, dst: str) -> None:
-        super().__init__(name="terminator", daemon=True)
-        self.database = make_url(dst).database
-        self.admin = sa.create_engine(dst, isolation_level="AUTOCOMMIT")
-        self.locker = sa.create_engine(dst)
-        self.lock = self.locker.connect()
-        self.terminated: int | None = None
-        self.error: BaseException | None = None
-
-    def hold_lock(self) -> None:
-        self.lock.begin()
-        self.lock.exec_driver_sql("LOCK TABLE dst IN ACCESS EXCLUSIVE MODE")
-        self.start()
-
-    def _blocked_writer(self) -> int | None:
-        with self.admin.connect() as conn:
-            return conn.execute(
-                sa.text(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = :db"
-                    " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-                ),
-                {"db": self.database},
-            ).scalar()
-
-    def run(self) -> None:
-        try:
-            pid = wait_for(self._blocked_writer, "the sync's write to block on the lock")
-            with self.admin.connect() as conn:
-                assert conn.execute(
-                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
-                ).scalar_one()
-            self.terminated = pid
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.lock.rollback()
-            self.lock.close()
-
-    def close(self) -> None:
-        self.join(timeout=60)
-        self.admin.dispose()
-        self.locker.dispose()
 
 
 @pytest.mark.postgres
@@ -260,7 +162,7 @@ def test_connection_killed_mid_batch_is_retried_and_recorded(
 
     assert outcome.status == "completed", outcome.message
     assert job.rows_done == ROWS and job.last_error is None
-    retries = [e for e in sb.events(job.id, limit=10_000) if e.kind == "retry"]
+    retries = events(sb, job.id, "retry")
     assert len(retries) == 1
     assert retries[0].data is not None
     assert retries[0].data["batch"] == 6 and retries[0].data["attempt"] == 1
@@ -284,7 +186,7 @@ def test_retries_exhausted_fail_the_job_and_a_rerun_continues(
     # Writers of the destination give up waiting for a lock after 200 ms (SQLSTATE
     # 55P03, transient); a lock held by another session makes every try time out.
     database = make_url(dst).database
-    _execute(dst, f"ALTER DATABASE {database} SET lock_timeout = '200ms'", autocommit=True)
+    execute(dst, f"ALTER DATABASE {database} SET lock_timeout = '200ms'", autocommit=True)
     locker = sa.create_engine(dst)
     lock = locker.connect()
 
@@ -308,15 +210,15 @@ def test_retries_exhausted_fail_the_job_and_a_rerun_continues(
     assert job.checkpoint is not None
     assert job.checkpoint["batch_index"] == 4 and job.rows_done == 4 * BATCH
     assert dest_count(dst) == 4 * BATCH
-    events = sb.events(job.id, limit=10_000)
-    retries = [e for e in events if e.kind == "retry"]
+    history = events(sb, job.id)
+    retries = [e for e in history if e.kind == "retry"]
     assert len(retries) == 1 and (retries[0].data or {}).get("batch") == 5
-    assert events[-1].kind == "failed"
+    assert history[-1].kind == "failed"
 
     again, outcome = sb.sync(spec)
     assert outcome.status == "completed", outcome.message
     assert again.id == job.id and again.rows_done == ROWS and again.last_error is None
-    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    resumed = events(sb, job.id, "resumed")
     assert [(e.data or {}).get("batch_index") for e in resumed] == [4]
     assert len(batch_events(sb, job.id)) == BATCHES
     assert_copied_exactly_once(src, dst)
@@ -349,7 +251,7 @@ def test_pause_keeps_the_checkpoint_and_sync_resumes(sb: Syncbeat, urls: tuple[s
     again, outcome = sb.sync(spec)
     assert outcome.status == "completed", outcome.message
     assert again.id == job.id and again.rows_done == ROWS
-    resumed = [e for e in sb.events(job.id, limit=10_000) if e.kind == "resumed"]
+    resumed = events(sb, job.id, "resumed")
     assert [(e.data or {}).get("rows_done") for e in resumed] == [job.rows_done]
     assert len(batch_events(sb, job.id)) == BATCHES
     assert_copied_exactly_once(src, dst)
@@ -379,7 +281,7 @@ def test_cancel_is_final(sb: Syncbeat, urls: tuple[str, str]) -> None:
     assert sb.open_job(spec.name) is None
 
     # A new sync is a new job from the start, not a resumption of the cancelled one.
-    _execute(dst, "DELETE FROM dst")
+    execute(dst, "DELETE FROM dst")
     fresh, outcome = sb.sync(spec)
     assert outcome.status == "completed", outcome.message
     assert fresh.id != job.id

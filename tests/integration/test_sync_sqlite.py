@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Syncbeat
-from tests.conftest import run_cli, table_rows
+from tests.support.cli import pipeline_add_args, run_args, run_cli, sync_args
+from tests.support.sql import table_rows
 
 
 def _source(url: str, rows: int) -> None:
@@ -151,13 +154,13 @@ def test_the_offset_paging_warning_is_shown_once(
     """Once in the foreground (on the progress bar, not also as a log line), and once in
     a worker's log, where nobody watches a bar."""
     _keyless_source(sqlite_url, 30)
-    common = ["--from", sqlite_url, "--table", "log", "--mode", "append"]
-    synced = run_cli("sync", *common, "--to", sqlite_url2, store=store_url)
+    common: dict[str, Any] = {"table": "log", "mode": "append"}
+    synced = run_cli(*sync_args(sqlite_url, sqlite_url2, **common), store=store_url)
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert (synced.stdout + synced.stderr).count("OFFSET paging") == 1, synced.stderr
-    added = ["pipeline", "add", "bg", *common, "--to", sqlite_url2, "--to-table", "log_bg"]
+    added = pipeline_add_args("bg", sqlite_url, sqlite_url2, **common, to_table="log_bg")
     run_cli(*added, store=store_url, check=True)
-    run_cli("run", "bg", store=store_url, check=True)
+    run_cli(*run_args("bg"), store=store_url, check=True)
     worked = run_cli("worker", "--once", "--poll-interval", "0.05", store=store_url, check=True)
     assert (worked.stdout + worked.stderr).count("OFFSET paging") == 1, worked.stderr
     assert _all_rows(sqlite_url2, "log_bg") == _all_rows(sqlite_url, "log")

@@ -18,10 +18,9 @@ import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from tests.acceptance.outcomes import fails
-from tests.conftest import execute, run_cli
+from tests.support.cli import fails, run_cli, sync_args
+from tests.support.sql import execute, query
 
 PG = pytest.mark.postgres
 MARIADB = pytest.mark.mariadb
@@ -60,19 +59,8 @@ def _source(url: str, rows: range = range(1, ROWS + 1), email: Any = _email) -> 
 
 
 def _upsert(store: str, src: str, dst: str) -> Any:
-    return run_cli(
-        "sync", "--from", src, "--table", "items", "--to", dst, "--to-table", "dst",
-        "--mode", "upsert", "--batch-size", BATCH, store=store,
-    )  # fmt: skip
-
-
-def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql(sql)]
-    finally:
-        engine.dispose()
+    args = sync_args(src, dst, table="items", to_table="dst", mode="upsert", batch_size=BATCH)
+    return run_cli(*args, store=store)
 
 
 @pytest.mark.parametrize("urls", PAIRS, indirect=True)
@@ -86,7 +74,7 @@ def test_columns_the_source_lacks_keep_their_values(store_url: str, urls: tuple[
     _upsert(store_url, src, dst).check_returncode()
     _upsert(store_url, src, dst).check_returncode()  # again: still in place
 
-    rows = _rows(dst, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
+    rows = query(dst, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
     assert rows == [
         (i, f"new {i}", f"user{i}@example.com")
         + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None))
@@ -109,17 +97,17 @@ def test_children_with_on_delete_cascade_survive(store_url: str, urls: tuple[str
 
     _upsert(store_url, src, dst).check_returncode()
 
-    assert _rows(dst, "SELECT id, dst_id FROM child ORDER BY id") == [
+    assert query(dst, "SELECT id, dst_id FROM child ORDER BY id") == [
         (i, i % 60 + 1) for i in range(1, 181)
     ]
-    assert _rows(dst, "SELECT COUNT(*), MIN(name) FROM dst") == [(ROWS, "new 1")]
+    assert query(dst, "SELECT COUNT(*), MIN(name) FROM dst") == [(ROWS, "new 1")]
 
 
 def _refused_and_untouched(store: str, src: str, dst: str, *words: str) -> None:
-    before = _rows(dst, "SELECT * FROM dst ORDER BY id")
+    before = query(dst, "SELECT * FROM dst ORDER BY id")
     result = _upsert(store, src, dst)
     fails(result, 1, "unique index", *words, "nothing of this batch was written")
-    assert _rows(dst, "SELECT * FROM dst ORDER BY id") == before
+    assert query(dst, "SELECT * FROM dst ORDER BY id") == before
 
 
 @pytest.mark.parametrize("urls", PAIRS, indirect=True)
@@ -138,7 +126,7 @@ def test_a_value_another_row_holds_in_a_unique_index_fails_the_batch(
     # overwrite row 1000 with row 7's values. Neither may happen.
     sqlite = dst.startswith("sqlite")
     _refused_and_untouched(store_url, src, dst, "dst.email" if sqlite else "dst_email")
-    assert _rows(dst, "SELECT id, name FROM dst") == [(1000, "other")]
+    assert query(dst, "SELECT id, name FROM dst") == [(1000, "other")]
 
 
 @pytest.mark.parametrize("urls", PAIRS, indirect=True)
@@ -150,7 +138,7 @@ def test_two_source_rows_sharing_a_unique_value_fail_the_batch(
     execute(dst, DEST, "CREATE UNIQUE INDEX dst_email ON dst (email)")
     sqlite = dst.startswith("sqlite")
     _refused_and_untouched(store_url, src, dst, "dst.email" if sqlite else "dst_email")
-    assert _rows(dst, "SELECT COUNT(*) FROM dst") == [(0,)]
+    assert query(dst, "SELECT COUNT(*) FROM dst") == [(0,)]
 
 
 @pytest.mark.mariadb
@@ -162,7 +150,7 @@ def test_mariadb_unique_index_over_a_column_the_source_lacks_is_refused(
     execute(mariadb_url, DEST, "CREATE UNIQUE INDEX dst_extra ON dst (email, extra)")
     result = _upsert(store_url, pg_url, mariadb_url)
     fails(result, 1, "'dst_extra'", "extra", "which the source does not have", "--mode append")
-    assert _rows(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
+    assert query(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
 
 
 @pytest.mark.mariadb
@@ -189,7 +177,7 @@ def test_mariadb_unique_prefix_index_collisions_fail_the_batch(
         )
     result = _upsert(store_url, pg_url, mariadb_url)
     fails(result, 1, "'dst_email'", "email(4)", "nothing of this batch was written")
-    assert _rows(mariadb_url, "SELECT id, name, email FROM dst") == kept
+    assert query(mariadb_url, "SELECT id, name, email FROM dst") == kept
 
 
 @pytest.mark.mariadb
@@ -212,7 +200,7 @@ def test_mariadb_upsert_that_cannot_be_staged_beside_a_unique_index_is_refused(
     )
     result = _upsert(store_url, pg_url, mariadb_url)
     fails(result, 1, "'dst_email'", "LOAD DATA LOCAL INFILE", "--mode append")
-    assert _rows(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
+    assert query(mariadb_url, "SELECT COUNT(*) FROM dst") == [(0,)]
 
 
 @pytest.mark.mariadb
@@ -227,14 +215,13 @@ def test_mariadb_upsert_batches_retried_after_faults_stage_afresh(
     old = ", ".join(f"({i}, 'old {i}', 'old{i}@x', 'kept {i}', {i * 10})" for i in range(1, 61))
     execute(mariadb_url, DEST, f"INSERT INTO dst VALUES {old}")
     faults = json.dumps({"seed": 5, "dest_write": 0.4, "dest_ack": 0.2})
-    result = run_cli(
-        "sync", "--from", pg_url, "--table", "items", "--to", mariadb_url, "--to-table", "dst",
-        "--mode", "upsert", "--batch-size", BATCH, store=store_url,
-        env={"SYNCBEAT_FAULTS": faults},
-    )  # fmt: skip
+    args = sync_args(
+        pg_url, mariadb_url, table="items", to_table="dst", mode="upsert", batch_size=BATCH
+    )
+    result = run_cli(*args, store=store_url, env={"SYNCBEAT_FAULTS": faults})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "retrying" in result.stdout + result.stderr
-    rows = _rows(mariadb_url, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
+    rows = query(mariadb_url, "SELECT id, name, email, extra, touched FROM dst ORDER BY id")
     assert rows == [
         (i, f"new {i}", f"user{i}@example.com")
         + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None))
@@ -263,7 +250,7 @@ def test_mariadb_upsert_without_load_data_also_updates_in_place(
         f"INSERT INTO dst (id, name, email, extra, touched) VALUES {old}",
     )
     _upsert(store_url, pg_url, mariadb_url).check_returncode()
-    rows = _rows(mariadb_url, "SELECT id, name, extra, touched, bin FROM dst ORDER BY id")
+    rows = query(mariadb_url, "SELECT id, name, extra, touched, bin FROM dst ORDER BY id")
     assert rows == [
         (i, f"new {i}") + ((f"kept {i}", i * 10) if i <= 60 else ("dflt", None)) + (b"\x00\xff",)
         for i in range(1, ROWS + 1)
@@ -283,7 +270,7 @@ def test_sqlite_table_that_replaces_on_conflict_keeps_the_other_row(
         "INSERT INTO dst (id, name, email) VALUES (1000, 'other', 'taken@example.com')",
     )
     _refused_and_untouched(store_url, sqlite_url, sqlite_url2, "dst.email")
-    assert _rows(sqlite_url2, "SELECT id, name FROM dst") == [(1000, "other")]
+    assert query(sqlite_url2, "SELECT id, name FROM dst") == [(1000, "other")]
 
 
 def test_sqlite_append_into_a_key_that_ignores_conflicts_fails(
@@ -297,9 +284,9 @@ def test_sqlite_append_into_a_key_that_ignores_conflicts_fails(
         DEST.replace("PRIMARY KEY", "PRIMARY KEY ON CONFLICT IGNORE"),
         "INSERT INTO dst (id, name) VALUES (2, 'held')",
     )
-    result = run_cli(
-        "sync", "--from", sqlite_url, "--table", "items", "--to", sqlite_url2,
-        "--to-table", "dst", "--mode", "append", "--batch-size", "1", store=store_url,
-    )  # fmt: skip
+    args = sync_args(
+        sqlite_url, sqlite_url2, table="items", to_table="dst", mode="append", batch_size=1
+    )
+    result = run_cli(*args, store=store_url)
     fails(result, 1, "UNIQUE constraint failed: dst.id")
-    assert _rows(sqlite_url2, "SELECT id, name FROM dst ORDER BY id") == [(1, "new 1"), (2, "held")]
+    assert query(sqlite_url2, "SELECT id, name FROM dst ORDER BY id") == [(1, "new 1"), (2, "held")]

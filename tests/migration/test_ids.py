@@ -12,7 +12,7 @@ from alembic import command
 
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.store.store import _alembic_config
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 
 def _spec(name: str) -> PipelineSpec:

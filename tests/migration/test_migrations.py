@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from syncbeat import PipelineSpec, StoreError, Syncbeat
 from syncbeat.store import Store, metadata
 from syncbeat.store.store import _alembic_config
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 PG = pytest.mark.postgres
 

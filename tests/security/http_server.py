@@ -15,9 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import pytest
 
-from tests.conftest import free_port, syncbeat_command
+from tests.support.cli import syncbeat_command
+from tests.support.servers import free_port, wait_healthy
 
 TOKEN = "http-security-test-token-0123456789abcdef"  # 41 characters: fine on any address
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,17 +61,12 @@ def start(store: str, *args: str) -> Served:
     """A server on a free port, once its /health answers."""
     port = free_port()
     served = Served(serve(store, "--port", str(port), *args), port)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert served.proc.poll() is None, served.proc.communicate()
-        try:
-            if httpx.get(f"{served.url}/health", timeout=2).status_code == 200:
-                return served
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop(served)
-    raise AssertionError("syncbeat serve did not answer /health within 30 s")
+    try:
+        wait_healthy(served.url, served.proc)
+    except pytest.fail.Exception:  # no answer in time: not left running
+        stop(served)
+        raise
+    return served
 
 
 def stop(served: Served) -> str:

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import job_of
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
+from tests.support.jobs import job_of
 
 SECRET = "allowed-secret-4e8a91"
 ENV = {"SYNCBEAT_SECRET_DB": SECRET, "OPERATORS_VAR": SECRET}

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import has_table, job_of
 from tests.api.conftest import assert_error
-from tests.conftest import execute, run_cli, table_rows
+from tests.support.cli import run_cli, sync_args
+from tests.support.jobs import job_of
+from tests.support.sql import execute, has_table, table_rows
 
 
 def _body(name: str, source: str, dest: str) -> dict[str, object]:
@@ -116,13 +117,7 @@ def test_the_operators_pipelines_open_any_file(store_url: str, tmp_path: Path) -
     source = _source(tmp_path / "anywhere.db")
     dest = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     run_cli(
-        "sync",
-        "--from",
-        source,
-        "--table",
-        "items",
-        "--to",
-        dest,
+        *sync_args(source, dest, table="items"),
         store=store_url,
         env={"SYNCBEAT_DATA_DIRS": ""},
         check=True,

@@ -11,9 +11,10 @@ from sqlalchemy.engine import make_url
 
 from syncbeat.connectors import local_infile
 from syncbeat.vocabulary.errors import UntrustedServerError
-from tests.acceptance.outcomes import fails, has_table, job_of
-from tests.conftest import execute, run_cli, table_rows
 from tests.security.fake_servers import fake_mysql, swapping_proxy
+from tests.support.cli import fails, run_cli, sync_args
+from tests.support.jobs import job_of
+from tests.support.sql import execute, has_table, table_rows
 
 SECRET = "sb-worker-secret-5f1d0c"
 
@@ -36,17 +37,9 @@ def test_a_source_server_asking_for_a_file_gets_nothing(
     store_url: str, sqlite_url: str, secrets_file: Path
 ) -> None:
     with fake_mysql(str(secrets_file)) as server:
-        result = run_cli(
-            "sync",
-            # A URL's own ?local_infile=1 does not turn it on for a source either.
-            "--from",
-            f"mysql://root@127.0.0.1:{server.port}/shop?local_infile=1",
-            "--table",
-            "orders",
-            "--to",
-            sqlite_url,
-            store=store_url,
-        )
+        # A URL's own ?local_infile=1 does not turn it on for a source either.
+        source = f"mysql://root@127.0.0.1:{server.port}/shop?local_infile=1"
+        result = run_cli(*sync_args(source, sqlite_url, table="orders"), store=store_url)
     assert server.asked >= 1, "the fake server never got to attack"
     assert SECRET.encode() not in server.received
     text = fails(result, 1, "asked this client to send it the local file", "sent nothing")
@@ -61,17 +54,9 @@ def test_a_destination_server_asking_for_a_file_gets_nothing(
     execute(sqlite_url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
     execute(sqlite_url, "INSERT INTO orders VALUES (1, 'a'), (2, 'b')")
     with fake_mysql(str(secrets_file)) as server:
+        dest = f"mariadb://root@127.0.0.1:{server.port}/warehouse"
         result = run_cli(
-            "sync",
-            "--from",
-            sqlite_url,
-            "--table",
-            "orders",
-            "--to",
-            f"mariadb://root@127.0.0.1:{server.port}/warehouse",
-            "--mode",
-            "append",
-            store=store_url,
+            *sync_args(sqlite_url, dest, table="orders", mode="append"), store=store_url
         )
     assert server.asked >= 1, "the fake server never got to attack"
     assert SECRET.encode() not in server.received
@@ -109,15 +94,7 @@ def test_load_data_still_loads_the_batch(
         "INSERT INTO orders VALUES (1, 'tab\there'), (2, 'new\nline'), (3, NULL), (4, 'back\\')",
     )
     run_cli(
-        "sync",
-        "--from",
-        sqlite_url,
-        "--table",
-        "orders",
-        "--to",
-        mariadb_url,
-        "--mode",
-        "append",
+        *sync_args(sqlite_url, mariadb_url, table="orders", mode="append"),
         store=store_url,
         check=True,
     )
@@ -137,16 +114,7 @@ def test_a_server_turning_hostile_during_load_data_gets_nothing(
     with swapping_proxy((real.host or "127.0.0.1", real.port or 3306), str(secrets_file)) as proxy:
         through = real.set(port=proxy.port).render_as_string(hide_password=False)
         result = run_cli(
-            "sync",
-            "--from",
-            sqlite_url,
-            "--table",
-            "orders",
-            "--to",
-            through,
-            "--mode",
-            "append",
-            store=store_url,
+            *sync_args(sqlite_url, through, table="orders", mode="append"), store=store_url
         )
     assert proxy.swapped >= 1, result.stdout + result.stderr
     assert SECRET.encode() not in proxy.received
@@ -163,14 +131,7 @@ def test_a_mysql_driver_syncbeat_cannot_guard_is_refused(
     whether it is installed (it would honour LOCAL INFILE) or not."""
     dest = f"sqlite:///{tmp_path / 'dest.db'}"
     result = run_cli(
-        "sync",
-        "--from",
-        f"{scheme}://root@127.0.0.1/test",
-        "--table",
-        "t",
-        "--to",
-        dest,
-        store=store_url,
+        *sync_args(f"{scheme}://root@127.0.0.1/test", dest, table="t"), store=store_url
     )
     fails(result, 2, scheme, "mysql://")  # 2: a URL syncbeat will not use, like any bad URL
     assert not has_table(dest, "t")

@@ -7,9 +7,9 @@ the migration note tells them to do)."""
 from __future__ import annotations
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import job_of
-from tests.conftest import run_cli
 from tests.security.fake_servers import fake_postgres
+from tests.support.cli import pipeline_add_args, run_cli
+from tests.support.jobs import job_of
 
 SECRET = "worker-only-secret-5d1f"
 ENV = {"SOME_SECRET_VAR": SECRET}
@@ -45,19 +45,14 @@ def test_a_job_queued_from_the_apis_urls_stays_the_apis_when_the_operator_saves_
             sb.close()
         # The operator adopts the pipeline under their own URLs.
         run_cli(
-            "pipeline",
-            "add",
-            "p",
-            "--from",
-            "postgresql://app@127.0.0.1:1/shop",
-            "--table",
-            "items",
-            "--to",
-            "postgresql://app@127.0.0.1:1/dw",
+            *pipeline_add_args(
+                "p", "postgresql://app@127.0.0.1:1/shop", "postgresql://app@127.0.0.1:1/dw",
+                table="items",
+            ),
             store=store_url,
             env=ENV,
             check=True,
-        )
+        )  # fmt: skip
         _worker_once(store_url)
     assert server.connections == 0 and SECRET.encode() not in server.received
     ended = job_of(store_url, job.id)

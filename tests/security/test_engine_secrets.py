@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.store import pipelines
-from tests.acceptance.outcomes import fails, job_of
 from tests.api.conftest import assert_error
-from tests.conftest import run_cli
 from tests.security.fake_servers import fake_postgres
+from tests.support.cli import fails, pipeline_add_args, run_args, run_cli
+from tests.support.jobs import job_of
 
 SECRET = "worker-only-secret-7c2e"
 ENV = {"SOME_SECRET_VAR": SECRET, "SYNCBEAT_SECRET_DB_USER": "allowed-user-91ab"}
@@ -105,20 +105,13 @@ def test_allowed_variables_and_the_operators_pipelines_are_expanded(store_url: s
         finally:
             sb.close()
         _run_worker(store_url)
+        dw = "postgresql://app@127.0.0.1:1/dw"
         run_cli(
-            "pipeline",
-            "add",
-            "mine",
-            "--from",
-            _hostile(server.port),
-            "--table",
-            "items",
-            "--to",
-            "postgresql://app@127.0.0.1:1/dw",
+            *pipeline_add_args("mine", _hostile(server.port), dw, table="items"),
             store=store_url,
             check=True,
         )
-        run_cli("run", "mine", store=store_url, check=True)
+        run_cli(*run_args("mine"), store=store_url, check=True)
         _run_worker(store_url)
     users = b"".join(server.startups)
     assert b"allowed-user-91ab" in users
@@ -160,7 +153,7 @@ def test_the_cli_says_what_a_refused_job_needs(store_url: str) -> None:
         sb.save_pipeline(spec, origin="api")
     finally:
         sb.close()
-    result = run_cli("run", "s", "--wait", store=store_url, env=ENV)
+    result = run_cli(*run_args("s", wait=True), store=store_url, env=ENV)
     fails(result, 1, "${SOME_SECRET_VAR}", "SYNCBEAT_SECRET_VARS")
     assert SECRET not in result.stdout + result.stderr
 

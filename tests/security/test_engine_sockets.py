@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from syncbeat import PipelineSpec, Syncbeat
-from tests.acceptance.outcomes import job_of
 from tests.api.conftest import assert_error
-from tests.conftest import execute, run_cli
+from tests.support.cli import run_cli
+from tests.support.jobs import job_of
+from tests.support.sql import execute
 
 
 def _body(name: str, source: str) -> dict[str, object]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from syncbeat.api.auth import COOKIE_NAME
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 from .http_server import AUTH, Served, request, serve, start, stop
 
@@ -206,7 +206,7 @@ def test_the_dashboard_works_in_chromium_under_its_csp(server: Served) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
-    from tests.conftest import IN_CI
+    from tests.support.databases import IN_CI
 
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (apt-get install chromium)"

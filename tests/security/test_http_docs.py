@@ -61,7 +61,7 @@ def test_swagger_ui_renders_offline_under_the_servers_csp(server: Served) -> Non
     from playwright.sync_api import Request, Route, expect, sync_playwright
 
     from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
-    from tests.conftest import IN_CI
+    from tests.support.databases import IN_CI
 
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (apt-get install chromium)"
