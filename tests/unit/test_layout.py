@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import grimp
+
 from syncbeat import counters
 from syncbeat.vocabulary.status import RunEnd
 
@@ -57,3 +59,38 @@ def test_every_write_to_the_jobs_table_is_in_the_protocol_module() -> None:
 def test_the_counters_know_every_way_a_run_ends() -> None:
     """counters.py imports nothing of syncbeat, so it spells the run ends itself."""
     assert set(counters.RUN_OUTCOMES) == {str(end) for end in RunEnd}
+
+
+def test_no_module_imports_itself_back_through_any_path() -> None:
+    """import-linter checks the layers and the siblings of each package; this looks at the
+    whole graph, module by module, imports inside functions and under TYPE_CHECKING
+    included: no strongly connected set of more than one module."""
+    graph = grimp.build_graph("syncbeat")
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in order:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], order[imported])
+        if low[module] == order[module]:
+            circle = []
+            while True:
+                member = stack.pop()
+                circle.append(member)
+                if member == module:
+                    break
+            if len(circle) > 1:
+                circles.append(sorted(circle))
+
+    for module in sorted(graph.modules):
+        if module not in order:
+            visit(module)
+    assert not circles, f"import circles: {circles}"
