@@ -113,6 +113,22 @@ def test_a_request_of_a_running_job_is_left_on_its_row_for_the_holder(
     assert kinds(store, job_id)[-1] == end
 
 
+def test_a_pause_does_not_replace_a_cancel_the_holder_has_not_honoured_yet(
+    store: Store,
+) -> None:
+    """Cancel is the stronger word: a pause asked after it, before the job's next batch
+    boundary, is refused, and the holder still reads the cancel."""
+    job_id, lease = job_in(store, RUNNING)
+    assert lease is not None
+    assert ask(store, job_id, CANCEL) is True
+    with pytest.raises(InvalidTransition, match=f"Job {job_id} is being cancelled"):
+        ask(store, job_id, PAUSE)
+    assert row(store, job_id)["requested"] == CANCEL
+    assert kinds(store, job_id)[-1] == "requested"
+    with store.begin() as conn:
+        assert protocol.renew(conn, lease) == CANCEL
+
+
 @pytest.mark.parametrize("how", ["paused", "failed-by-its-holder", "failed-by-the-reaper"])
 def test_resume_queues_the_job_again_with_its_attempts_reset(store: Store, how: str) -> None:
     job_id = queue(store, max_attempts=1)

@@ -23,7 +23,7 @@ from syncbeat.store import catalog, clock, events, owners
 from syncbeat.store.schema import jobs
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.checkpoint import Checkpoint
-from syncbeat.vocabulary.errors import JobNotFound, LeaseLost
+from syncbeat.vocabulary.errors import InvalidTransition, JobNotFound, LeaseLost
 from syncbeat.vocabulary.lease import Lease, Reaped
 from syncbeat.vocabulary.status import (
     CANCELLED,
@@ -172,14 +172,9 @@ def claim(
     if picked.status == RUNNING:
         counters.lease_taken_over()
     if fresh_budget:
-        events.record(
-            conn,
-            row["id"],
-            events.ATTEMPTS_RESET,
-            f"all {picked.max_attempts} attempts were used; run again by hand, so the "
-            "count starts over",
-            data={"attempts_used": picked.attempt},
-        )
+        said = f"all {picked.max_attempts} attempts were used; run again by hand, so the count "
+        data = {"attempts_used": picked.attempt}
+        events.record(conn, row["id"], events.ATTEMPTS_RESET, said + "starts over", data=data)
     lease = Lease.from_row(row, owner, ttl, catalog.origin_of(conn, row["pipeline"], row["spec"]))
     message = f"attempt {lease.attempt} of {lease.max_attempts}"
     events.record(conn, lease.job_id, events.CLAIMED, message, epoch=lease.epoch, owner=owner)
@@ -300,10 +295,8 @@ def reap(conn: sa.Connection, max_attempts: int | None = None) -> list[Reaped]:
         # The owner stays, to show whose lease expired (RETURNING gives new values).
         values: dict[str, Any] = {"status": status, "lease_expires_at": None, "rate": None}
         if status == FAILED:
-            values.update(
-                finished_at=clock.now(),
-                last_error="The lease expired and the job has used up its attempts.",
-            )
+            used_up = "The lease expired and the job has used up its attempts."
+            values.update(finished_at=clock.now(), last_error=used_up)
         rows = conn.execute(
             jobs.update()
             .where(_expired(), left if status == QUEUED else sa.not_(left))
@@ -374,6 +367,8 @@ def request(conn: sa.Connection, job_id: int, action: Request) -> bool:
     if row is None:
         raise JobNotFound(f"There is no job {job_id}.", hint="`syncbeat jobs` lists the jobs.")
     status = JobStatus(row["status"])
+    if action == Request.PAUSE and row["requested"] == Request.CANCEL:
+        raise InvalidTransition(f"Job {job_id} is being cancelled; it cannot be paused.")
     transitions = TRANSITIONS[action]
     if status not in transitions:
         raise not_allowed(job_id, status, action, row["pipeline"])
