@@ -85,12 +85,11 @@ def test_heartbeat_reconnects_after_the_store_kills_its_connections(
         for _round in range(3):
             assert kill() >= 1, "the worker had no store connection to kill"
             killed_at = view.now()
-            wait_for(
-                "a lease renewal after the kill",
-                lambda at=killed_at: view.heartbeat_at(job_id) > at,
-                10,
-                procs.diagnostics,
-            )
+
+            def renewed(at: float = killed_at) -> bool:
+                return view.heartbeat_at(job_id) > at
+
+            wait_for("a lease renewal after the kill", renewed, 10, procs.diagnostics)
         job = view.job(job_id)
         assert job.rows_done == slow_batch, "the kills did not fall within the slow batch"
         wait_for(

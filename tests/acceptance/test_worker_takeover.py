@@ -95,6 +95,7 @@ def test_sigkilled_owner_is_taken_over_within_ttl_and_resumes_at_checkpoint(
     assert takeover.at.timestamp() > before["lease_expires_at"], (
         "the job was claimed while the dead owner's lease was still valid"
     )
+    assert takeover.lease_epoch is not None and first.lease_epoch is not None  # claims have one
     assert takeover.lease_epoch > first.lease_epoch
     assert workers.by_pid(owner_pid(takeover)) != victim
 
@@ -153,19 +154,18 @@ def test_sigstopped_owner_is_fenced_out_after_takeover(
     # between store transactions (as it is almost always: a batch is mostly reading).
     for _ in range(6):
         seen = len(batches(sb, job_id, first.lease_epoch))
-        wait_for(
-            "the next batch",
-            lambda s=seen: len(batches(sb, job_id, first.lease_epoch)) > max(s, 2),
-            30,
-            workers.diagnostics,
-        )
+
+        def next_batch(s: int = seen) -> bool:
+            return len(batches(sb, job_id, first.lease_epoch)) > max(s, 2)
+
+        wait_for("the next batch", next_batch, 30, workers.diagnostics)
         workers.freeze(frozen)
         frozen_at = time.monotonic()
-        wait_for(
-            "the frozen worker's open transactions to age",
-            lambda t=frozen_at: time.monotonic() - t > 0.3,
-            5,
-        )
+
+        def aged(t: float = frozen_at) -> bool:
+            return time.monotonic() - t > 0.3
+
+        wait_for("the frozen worker's open transactions to age", aged, 5)
         if not store_transaction_open(store, 0.25):
             break
         workers.thaw(frozen)
@@ -181,6 +181,7 @@ def test_sigstopped_owner_is_fenced_out_after_takeover(
         LEASE_TTL + HEARTBEAT + TAKEOVER_ALLOWANCE + 10,
         workers.diagnostics,
     )[0]
+    assert takeover.lease_epoch is not None and first.lease_epoch is not None  # claims have one
     assert takeover.lease_epoch > first.lease_epoch
     assert workers.by_pid(owner_pid(takeover)) != frozen
     workers.thaw(frozen)

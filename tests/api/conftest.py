@@ -109,8 +109,14 @@ def app(sb: Syncbeat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FastAP
 def make_client(
     app: FastAPI, portal: BlockingPortal, headers: Mapping[str, str | bytes]
 ) -> httpx.Client:
+    # A value may be raw bytes (a test sends non-ASCII ones): httpx takes a mix, but its
+    # types do not, so each pair is given as bytes, a str encoded as httpx would (ASCII).
+    raw = [
+        (name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+        for name, value in headers.items()
+    ]
     return httpx.Client(
-        transport=PortalTransport(app, portal), base_url="http://127.0.0.1", headers=headers
+        transport=PortalTransport(app, portal), base_url="http://127.0.0.1", headers=raw
     )
 
 

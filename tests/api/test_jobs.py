@@ -140,7 +140,7 @@ def test_job_routes_reject_unknown_and_impossible_ids(client: httpx.Client) -> N
             assert_error(client.request(method, path.format(id=bad)), 422, "invalid_request")
 
 
-BAD_FILTERS: list[dict[str, object]] = [
+BAD_FILTERS: list[dict[str, str | int]] = [
     {"status": "sleeping"},
     {"limit": 0},
     {"limit": 501},

@@ -8,6 +8,7 @@ test next door covers what the page's script does with it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -166,7 +167,34 @@ def test_the_counts_and_the_job_page_show_the_stores_figures(
 
 
 def _running(age: float | None, left: float | None) -> JobView:
-    return JobView.model_construct(heartbeat_age_seconds=age, lease_expires_in_seconds=left)
+    """A running job whose heartbeat is ``age`` seconds old, with ``left`` seconds of lease
+    (stale reads only those two; the other fields are a plausible running job's)."""
+    started = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return JobView(
+        id=1,
+        pipeline="p",
+        kind="full",
+        status="running",
+        requested=None,
+        owner="worker",
+        lease_epoch=1,
+        attempt=1,
+        max_attempts=3,
+        heartbeat_age_seconds=age,
+        lease_expires_in_seconds=left,
+        rows_done=0,
+        rows_total=None,
+        percent=None,
+        rows_per_second=None,
+        eta_seconds=None,
+        checkpoint=None,
+        last_error=None,
+        source="source",
+        destination="destination",
+        created_at=started,
+        started_at=started,
+        finished_at=None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,9 @@ def test_a_struck_fault_is_transient_and_logged(
 ) -> None:
     log = tmp_path / "faults.log"
     _enable(monkeypatch, {"seed": 1, "dest_write": 1.0, "log": str(log)})
-    faults.strike("source_read")  # chance 0: nothing
+    faults.strike(faults.Point.SOURCE_READ)  # chance 0: nothing
     with pytest.raises(faults.InjectedFault) as caught:
-        faults.strike("dest_write")
+        faults.strike(faults.Point.DEST_WRITE)
     assert is_transient(caught.value)
     assert log.read_text() == f"dest_write {os.getpid()}\n"
 
@@ -56,7 +56,7 @@ def test_the_same_seed_strikes_the_same_sequence(monkeypatch: pytest.MonkeyPatch
         struck = []
         for _ in range(200):
             try:
-                faults.strike("source_read")
+                faults.strike(faults.Point.SOURCE_READ)
                 struck.append(False)
             except faults.InjectedFault:
                 struck.append(True)
@@ -74,9 +74,9 @@ def test_a_config_file_works_and_a_bad_config_says_what_to_do(
     path.write_text(json.dumps({"seed": 3, "dest_ack": 1.0}))
     _enable(monkeypatch, str(path))
     with pytest.raises(faults.InjectedFault, match="dest_ack"):
-        faults.strike("dest_ack")
+        faults.strike(faults.Point.DEST_ACK)
 
     _enable(monkeypatch, "{not json")
     with pytest.raises(ConfigError, match=faults.ENV) as caught:
-        faults.strike("source_read")
+        faults.strike(faults.Point.SOURCE_READ)
     assert caught.value.hint and "unset" in caught.value.hint

@@ -115,7 +115,7 @@ def test_pg_to_mariadb_stores_aware_timestamps_as_utc_and_keeps_4_byte_text(
                     " AND c.COLUMN_NAME = 'name'"
                 )
             ).one()
-            stored = dict(conn.execute(sa.text("SELECT id, at_tz FROM dst")).all())
+            stored: dict[int, Any] = dict(conn.execute(sa.text("SELECT id, at_tz FROM dst")).all())
             emoji = conn.execute(sa.text("SELECT name FROM dst WHERE id = 1")).scalar_one()
     finally:
         engine.dispose()
@@ -145,7 +145,7 @@ def test_mariadb_to_pg_keeps_booleans_and_json_as_such(
     engine = sa.create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            pg_types = dict(
+            pg_types: dict[str, str] = dict(
                 conn.execute(
                     sa.text(
                         "SELECT column_name, data_type FROM information_schema.columns "
@@ -153,7 +153,7 @@ def test_mariadb_to_pg_keeps_booleans_and_json_as_such(
                     )
                 ).all()
             )
-            flags = dict(conn.execute(sa.text("SELECT id, flag FROM dst")).all())
+            flags: dict[int, Any] = dict(conn.execute(sa.text("SELECT id, flag FROM dst")).all())
     finally:
         engine.dispose()
     assert pg_types["flag"] == "boolean"
@@ -243,7 +243,7 @@ def test_replace_swaps_in_a_fresh_copy_and_leaves_no_staging_table(
     old = table_rows(dst, "dst", ["id"])
     assert len(old) == ROWS + 100
 
-    seen: list[tuple[int, set[str]]] = []
+    seen: list[tuple[list[tuple[Any, ...]], set[str]]] = []
 
     def during(snapshot: Snapshot) -> None:
         if snapshot.rows_done in (BATCH, 5 * BATCH):

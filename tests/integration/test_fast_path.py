@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from syncbeat import PipelineSpec, RunHooks, Syncbeat
+from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
 from tests.support.sql import table_rows
 
 ROWS = 3_000
@@ -52,7 +52,7 @@ def _spec(src: str, dst: str, mode: str, batch_size: int | None = 400) -> Pipeli
         source_table="items",
         dest_url=dst,
         dest_table="items",
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         batch_size=batch_size,
     )
 
@@ -114,7 +114,7 @@ def test_an_interrupted_append_resumes_without_a_duplicate(
         conn.exec_driver_sql(_TABLE.replace(",\n    PRIMARY KEY (region, id)", ""))
     engine.dispose()
     sb = Syncbeat(store_url)
-    progress = []
+    progress: list[Snapshot] = []
     hooks = RunHooks(should_stop=lambda: len(progress) > 3, on_progress=progress.append)
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "append"), hooks)
     assert outcome.status == "released"
@@ -166,7 +166,7 @@ def test_upsert_into_a_new_table_survives_a_conflicting_row_written_meanwhile(
     _source(pg_url)
     sb = Syncbeat(store_url)
     intruder = sa.create_engine(pg_url2)
-    written = []
+    written: list[object] = []
 
     def write_ahead(snapshot: object) -> None:
         if len(written) == 1:  # after the first batch: a row far past the checkpoint

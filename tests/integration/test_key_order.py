@@ -52,7 +52,7 @@ def sync(
         source_table=table,
         dest_url=dst,
         dest_table=to,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         batch_size=batch_size,
         key=key or [],
     )

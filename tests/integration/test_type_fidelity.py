@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -86,6 +87,7 @@ def column_types(url: str, table: str) -> dict[str, str]:
     """Each column's type as the database itself describes it (MariaDB's JSON: "json")."""
     kind = _kind(url)
     engine = _engine(url)
+    rows: Sequence[tuple[Any, ...]]  # (name, type) pairs
     with engine.connect() as conn:
         if kind == "pg":
             rows = conn.exec_driver_sql(
@@ -217,7 +219,7 @@ def sync(store: str, src_url: str, dst_url: str, table: str, mode: str = "upsert
         source_table=table,
         dest_url=dst_url + dst_zone,
         dest_table=f"copy_{table}",
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
     )
     sb = Syncbeat(store)
     try:

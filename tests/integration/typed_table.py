@@ -92,12 +92,17 @@ def value_row(i: int, *, with_tz: bool) -> dict[str, Any]:
 
 def _insert_table(dialect: str, table: str, with_tz: bool) -> sa.Table:
     """A Core description of the source table, only to bind Python values for inserts."""
-    columns = [
+    # asdecimal only off on SQLite; Numeric's overloads want it as a literal (True is
+    # its default), hence the two spellings
+    amount: sa.Numeric[Any] = (
+        sa.Numeric(12, 2, asdecimal=False) if dialect == "sqlite" else sa.Numeric(12, 2)
+    )
+    columns: list[sa.Column[Any]] = [
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("big", sa.BigInteger),
         sa.Column("name", sa.Text),
         sa.Column("label", sa.String(40)),
-        sa.Column("amount", sa.Numeric(12, 2, asdecimal=dialect != "sqlite")),
+        sa.Column("amount", amount),
         sa.Column("ratio", sa.Double),
         sa.Column("flag", sa.Boolean),
         sa.Column("day", sa.Date),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from syncbeat.store import Store
-from tests.conftest import FreshDatabases
+from tests.support.databases import FreshDatabases
 
 
 @pytest.fixture(scope="session")

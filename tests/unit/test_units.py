@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -210,7 +211,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(progress.time, "monotonic", fake)
+    # the time module progress calls time.monotonic() on (the same module object)
+    monkeypatch.setattr(time, "monotonic", fake)
     return fake
 
 
