@@ -101,6 +101,28 @@ def test_read_only_destination_user(
         assert table_rows(pg_url, dest_state.state_table.name, ["job_uid"]) == []
 
 
+@PG
+def test_a_collation_the_destination_lacks(store_url: str, pg_url: str, pg_url2: str) -> None:
+    """A source column with a collation made by CREATE COLLATION: the destination
+    database does not have it, so creating the table fails. The message says what to do,
+    nothing is created, and once the collation is made there the same command copies."""
+    collation = (
+        "CREATE COLLATION sb_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+    )
+    execute(
+        pg_url,
+        collation,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT COLLATE sb_ci)",
+        "INSERT INTO items VALUES (1, 'Apple'), (2, 'apple')",
+    )
+    result = _sync(store_url, pg_url, pg_url2)
+    fails(result, 1, 'collation "sb_ci"', "lacks a collation", "pg_collation")
+    assert "items" not in _tables(pg_url2)
+    execute(pg_url2, collation)
+    run_cli(*sync_args(pg_url, pg_url2, table="items"), store=store_url, check=True)
+    assert table_rows(pg_url2, "items", ["id"]) == [(1, "Apple"), (2, "apple")]
+
+
 # -- a job store that cannot be used -------------------------------------------------------------
 
 

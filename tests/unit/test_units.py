@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from syncbeat.connectors import engines, failures
+from syncbeat.connectors import engines, failures, hints
 from syncbeat.engine import progress, retry
 from syncbeat.vocabulary import checkpoint, urls
 from syncbeat.vocabulary.checkpoint import Checkpoint
@@ -398,3 +398,14 @@ def test_stored_spec_masks_literal_passwords_and_keeps_references() -> None:
     assert stored.dest_url == "postgresql://app:${DEST_PASS}@db2/shop"
     assert "s3cret" not in stored.model_dump_json()
     assert spec.source_url == "postgresql://app:s3cret@db/shop"  # the original is untouched
+
+
+def test_a_collation_the_destination_lacks_gets_its_own_hint_on_both_engines() -> None:
+    pg = hints.for_driver_error(
+        "42704", None, 'collation "sb_ci" for encoding "UTF8" does not exist'
+    )
+    mysql = hints.for_driver_error(None, 1273, "Unknown collation: 'utf8mb4_0900_ai_ci'")
+    assert "lacks a collation" in pg
+    assert mysql == pg
+    other = hints.for_driver_error("42704", None, 'type "citext" does not exist')
+    assert "lacks a collation" not in other

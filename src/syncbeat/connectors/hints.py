@@ -103,6 +103,15 @@ _RULES = (
         words=("syntax error",),
     ),
     _Rule(
+        "The destination database lacks a collation that a source column uses (one made "
+        "with CREATE COLLATION, or one this server version does not know): create it in "
+        "the destination with the source's definition (in PostgreSQL the source's "
+        "pg_collation catalog shows it), or give the column "
+        'another collation in a --query (col COLLATE "C" AS col). ' + _RESUME,
+        errnos=(1273,),  # MySQL/MariaDB: Unknown collation
+        words=('" for encoding "',),  # PostgreSQL: collation "x" for encoding "UTF8" ...
+    ),
+    _Rule(
         "A table the job uses is missing: check its name, or whether it was dropped or "
         "renamed while the job ran. " + _RESUME,
         sqlstates=("42P01",),
