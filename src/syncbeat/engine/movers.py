@@ -71,6 +71,10 @@ class Mover:
         self.source, self.dest, self.statements = source, dest, statements
         self.uid, self.epoch, self.fenced = uid, epoch, fenced
         self.before_write = before_write  # the runner's "is the lease still ours?"
+        self.prepare()
+
+    def prepare(self) -> None:
+        """What a mover derives from its two ends once, as it is made."""
 
     @staticmethod
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
@@ -145,20 +149,8 @@ class PgCopyMover(Mover):
     first_batch = defaults.COPY_BATCH_FIRST
     max_batch = defaults.COPY_BATCH_MAX
 
-    def __init__(
-        self,
-        source: SqlSource,
-        dest: SqlDestination,
-        statements: Statements,
-        uid: str,
-        epoch: int,
-        *,
-        fenced: bool = True,
-        before_write: Callable[[], None] = lambda: None,
-    ) -> None:
-        super().__init__(
-            source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write
-        )
+    def prepare(self) -> None:
+        source, dest, uid = self.source, self.dest, self.uid
         self.columns = [c.name for c in source.columns]
         self.key = list(source.key)
         self.src_table = _identifier(source.table_name or "")
