@@ -44,7 +44,7 @@ from syncbeat.vocabulary.errors import (
 )
 from syncbeat.vocabulary.lease import Lease
 from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
-from syncbeat.vocabulary.status import JobStatus, Request, RunEnd
+from syncbeat.vocabulary.status import JobStatus, Request, RunEnd, run_end
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -124,18 +124,16 @@ class Runner:
         self._in_store(write)
 
     def _end(
-        self, end: RunEnd, message: str, *, error: str | None = None, give_back: bool = False
+        self, status: JobStatus, message: str, *, error: str | None = None, give_back: bool = False
     ) -> Outcome:
-        """Finish the lease, leaving the job as ``end`` says (a released job is queued
-        again); the protocol records the event."""
+        """Finish the lease, leaving the job in ``status``; the protocol records the event."""
         message, error = self.redact(message), error and self.redact(error)
-        status = JobStatus.QUEUED if end == RunEnd.RELEASED else JobStatus(end)
         self._in_store(
             lambda conn: protocol.finish(
                 conn, self.lease, status, message, error=error, give_back_attempt=give_back
             )
         )
-        return Outcome(end, message)
+        return Outcome(run_end(status), message)
 
     def run(self) -> Outcome:
         try:
@@ -143,13 +141,13 @@ class Runner:
                 try:
                     return self._run()
                 except Interrupted as exc:
-                    return self._end(RunEnd.RELEASED, str(exc), give_back=True)
+                    return self._end(JobStatus.QUEUED, str(exc), give_back=True)
                 except Requested as req:
-                    return self._end(RunEnd(req.status), f"{req.status} on request")
+                    return self._end(JobStatus(req.status), f"{req.status} on request")
                 except LeaseLost:
                     raise
                 except SyncbeatError as exc:
-                    return self._end(RunEnd.FAILED, str(exc), error=str(exc))
+                    return self._end(JobStatus.FAILED, str(exc), error=str(exc))
                 except Exception as exc:
                     log.error(
                         "internal error: %s",
@@ -158,7 +156,7 @@ class Runner:
                     )
                     first = (str(exc).splitlines() or [""])[0]  # SQL and values follow
                     message = f"Internal error: {type(exc).__name__}: {first}"
-                    return self._end(RunEnd.FAILED, message, error=message)
+                    return self._end(JobStatus.FAILED, message, error=message)
         except Stuck as exc:
             return Outcome(RunEnd.STUCK, str(exc))
         except LeaseLost as exc:
@@ -220,7 +218,7 @@ class Runner:
             self.hooks.on_message(f"Resuming job {lease.job_id} at row {checkpoint.rows_done:,}")
         if current.status != dest_state.RUNNING:
             self._finish_destination(checkpoint)
-            return self._end(RunEnd.COMPLETED, f"{checkpoint.rows_done:,} rows")
+            return self._end(JobStatus.COMPLETED, f"{checkpoint.rows_done:,} rows")
 
         self.watchdog.progress()
         total = source.count()
@@ -256,7 +254,7 @@ class Runner:
             self._event(events.SOURCE_CHANGED, said.message, said.data)
             self.hooks.on_message(f"warning: {said.message}")
         self._finish_destination(checkpoint)
-        return self._end(RunEnd.COMPLETED, f"{checkpoint.rows_done:,} rows")
+        return self._end(JobStatus.COMPLETED, f"{checkpoint.rows_done:,} rows")
 
     def _mover(self, source: SqlSource, dest: SqlDestination) -> Mover:
         """The fastest way to move batches between these two ends; the choice, and why,

@@ -37,6 +37,7 @@ from syncbeat.vocabulary.status import (
     JobStatus,
     Request,
     not_allowed,
+    run_end,
 )
 
 
@@ -280,7 +281,7 @@ def finish(
     result = conn.execute(jobs.update().where(_fenced(lease)).values(**values))
     if result.rowcount == 0:
         raise _taken_over(lease)
-    kind = kind or (events.RELEASED if status == QUEUED else status)
+    kind = kind or run_end(status)
     events.record(conn, lease.job_id, kind, message, epoch=lease.epoch, owner=lease.owner)
 
 

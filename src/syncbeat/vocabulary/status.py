@@ -71,6 +71,12 @@ class RunEnd(StrEnum):
     """The progress watchdog abandoned a batch and gave the job back (or failed it)."""
 
 
+def run_end(status: JobStatus) -> RunEnd:
+    """How a run that leaves its job in ``status`` ended, the word of its event too: a
+    job queued again by its holder was released."""
+    return RunEnd.RELEASED if status == QUEUED else RunEnd(status)
+
+
 TRANSITIONS: dict[Request, dict[JobStatus, JobStatus | None]] = {
     Request.PAUSE: {QUEUED: PAUSED, RUNNING: None},
     Request.CANCEL: {QUEUED: CANCELLED, PAUSED: CANCELLED, FAILED: CANCELLED, RUNNING: None},
