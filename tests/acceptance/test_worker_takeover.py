@@ -34,6 +34,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 # What a takeover may take beyond TTL + heartbeat interval: one poll of the claiming
 # worker, plus scheduling slack for processes sharing two cores with PostgreSQL.
 TAKEOVER_ALLOWANCE = POLL + 0.5
+ROWS, BATCH = 3000, 100
+
+
+def slow_job(dbs: tuple[str, str, str], sb: Syncbeat, table: str) -> int:
+    """A queued job copying ROWS rows of a fresh ``table`` in BATCH-row batches, from a
+    source slow enough that a worker is surely mid-job for seconds."""
+    _store, source, dest = dbs
+    make_source(source, table, ROWS)
+    make_dest(dest, table)
+    query = slow_query(table)
+    return queue(sb, table, source, dest, query=query, dest_table=table, batch_size=BATCH)
 
 
 # -- 1. a crashed owner is taken over in time, from its checkpoint --------------------------
@@ -43,18 +54,8 @@ def test_sigkilled_owner_is_taken_over_within_ttl_and_resumes_at_checkpoint(
     dbs: tuple[str, str, str], sb: Syncbeat, workers: Fleet
 ) -> None:
     store, source, dest = dbs
-    rows, batch = 3000, 100
-    make_source(source, "orders", rows)
-    make_dest(dest, "orders")
-    job_id = queue(
-        sb,
-        "orders",
-        source,
-        dest,
-        query=slow_query("orders"),
-        dest_table="orders",
-        batch_size=batch,
-    )
+    rows, batch = ROWS, BATCH
+    job_id = slow_job(dbs, sb, "orders")
     workers.start("a")
     workers.start("b")
 
@@ -132,18 +133,8 @@ def test_sigstopped_owner_is_fenced_out_after_takeover(
     dbs: tuple[str, str, str], sb: Syncbeat, workers: Fleet
 ) -> None:
     store, source, dest = dbs
-    rows, batch = 3000, 100
-    make_source(source, "events", rows)
-    make_dest(dest, "events")
-    job_id = queue(
-        sb,
-        "events",
-        source,
-        dest,
-        query=slow_query("events"),
-        dest_table="events",
-        batch_size=batch,
-    )
+    rows, batch = ROWS, BATCH
+    job_id = slow_job(dbs, sb, "events")
     workers.start("a")
     workers.start("b")
     first = first_claim(sb, job_id, workers)
@@ -233,12 +224,8 @@ def test_sigterm_drains_releases_the_job_uncharged_and_another_worker_finishes_i
     dbs: tuple[str, str, str], sb: Syncbeat, workers: Fleet
 ) -> None:
     _store, source, dest = dbs
-    rows, batch = 3000, 100
-    make_source(source, "items", rows)
-    make_dest(dest, "items")
-    job_id = queue(
-        sb, "items", source, dest, query=slow_query("items"), dest_table="items", batch_size=batch
-    )
+    rows = ROWS
+    job_id = slow_job(dbs, sb, "items")
     assert sb.job(job_id, events=0).attempt == 0
     proc = workers.start("draining")
     first = first_claim(sb, job_id, workers)
