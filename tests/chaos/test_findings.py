@@ -195,7 +195,7 @@ def test_a_worker_frozen_past_its_lease_and_the_batch_timeout_records_lease_lost
         first = first_claim(client, job_id, fleet)
         pid, epoch = owner_pid(first), first.lease_epoch
         assert epoch is not None
-        for _ in range(6):  # frozen between store transactions, as test_workers explains
+        for _ in range(6):  # frozen between store transactions, as test_worker_takeover explains
             wait_for("a batch", lambda: batches(client, job_id, epoch), 30)
             os.kill(pid, signal.SIGSTOP)
             time.sleep(0.3)

@@ -23,7 +23,7 @@ the first strike (worker subprocesses inherit the variable)::
 :class:`InjectedFault` is a :class:`~syncbeat.vocabulary.errors.TransientError`, so it takes the
 engine's real retry path. A hang is a plain sleep: the progress watchdog cannot cancel
 it as it cancels a statement, so it abandons the batch and gives the job back, and the
-sleeping thread finds its lease gone when it wakes (see ``runner.Runner._watchdog``).
+sleeping thread finds its lease gone when it wakes (see ``engine.liveness.Watchdog``).
 A freeze stops the whole process (heartbeat included) in the middle of a batch, as a
 long GC pause would; the test must send it SIGCONT, or it stays stopped.
 
