@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from syncbeat.store import Store, clock, job_events, jobs, pipelines, protocol
 from syncbeat.vocabulary.lease import Lease
+from syncbeat.vocabulary.status import JobKind
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ def queue(store: Store, pipeline: str = "p", *, max_attempts: int = 5) -> int:
     """Queue a job of ``pipeline``, saving the pipeline first if need be."""
     save_pipeline(store, pipeline)
     with store.begin() as conn:
-        return protocol.enqueue(conn, pipeline, SPEC, max_attempts)
+        return protocol.enqueue(conn, pipeline, SPEC, max_attempts, JobKind.FULL)
 
 
 def claim(

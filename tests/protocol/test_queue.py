@@ -14,6 +14,7 @@ from syncbeat.vocabulary.status import (
     PAUSED,
     QUEUED,
     RUNNING,
+    JobKind,
     JobStatus,
 )
 from tests.protocol.helpers import (
@@ -65,7 +66,7 @@ def test_a_pipeline_has_one_unfinished_job_at_most(store: Store, status: JobStat
     first = queue(store)
     leave_in(store, first, status)
     with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
-        protocol.enqueue(conn, "p", SPEC, 5)
+        protocol.enqueue(conn, "p", SPEC, 5, JobKind.FULL)
     assert [e["job_id"] for e in events(store)] == [first] * len(events(store))
     assert queue(store, "other") != first  # another pipeline queues as it likes
 
@@ -83,7 +84,7 @@ def test_concurrent_enqueues_of_one_pipeline_queue_one_job(store: Store) -> None
 
     def enqueue() -> int:
         with store.begin() as conn:
-            return protocol.enqueue(conn, "p", SPEC, 5)
+            return protocol.enqueue(conn, "p", SPEC, 5, JobKind.FULL)
 
     results = race(*[enqueue] * 8)
     assert not unexpected(results, sa.exc.IntegrityError)

@@ -31,20 +31,49 @@ def after(
     PostgreSQL and SQLite compare row values and use the index for it; MySQL/MariaDB
     plan the expanded form better: ``a > :a OR (a = :a AND b > :b)``.
     """
+    return _beyond(key_cols, last, dialect, keys, upto=False)
+
+
+def at_most(
+    key_cols: Sequence[sa.ColumnElement[Any]],
+    last: Key,
+    dialect: str,
+    keys: Sequence[KeyColumn] | None = None,
+) -> sa.ColumnElement[bool]:
+    """Rows up to ``last`` included, in key order: the upper end of a key range, bound
+    as :func:`after` binds its lower end."""
+    return _beyond(key_cols, last, dialect, keys, upto=True)
+
+
+def _beyond(
+    key_cols: Sequence[sa.ColumnElement[Any]],
+    last: Key,
+    dialect: str,
+    keys: Sequence[KeyColumn] | None,
+    *,
+    upto: bool,
+) -> sa.ColumnElement[bool]:
     plan = keys or [KeyColumn(str(c.key)) for c in key_cols]
 
     def bound(i: int) -> sa.ColumnElement[Any]:
         return plan[i].bound(key_cols[i], last[i])
 
+    def strictly(col: sa.ColumnElement[Any], value: sa.ColumnElement[Any]) -> Any:
+        return col < value if upto else col > value
+
     if len(key_cols) == 1:
-        single: sa.ColumnElement[bool] = key_cols[0] > bound(0)
+        single: sa.ColumnElement[bool] = key_cols[0] <= bound(0) if upto else key_cols[0] > bound(0)
         return single
     if dialect in ("postgresql", "sqlite"):
-        return sa.tuple_(*key_cols) > sa.tuple_(*(bound(i) for i in range(len(last))))
+        row, other = sa.tuple_(*key_cols), sa.tuple_(*(bound(i) for i in range(len(last))))
+        tupled: sa.ColumnElement[bool] = row <= other if upto else row > other
+        return tupled
     clauses = []
     for i, col in enumerate(key_cols):
         equal = [key_cols[j] == bound(j) for j in range(i)]
-        clauses.append(sa.and_(*equal, col > bound(i)))
+        clauses.append(sa.and_(*equal, strictly(col, bound(i))))
+    if upto:
+        clauses.append(sa.and_(*(key_cols[j] == bound(j) for j in range(len(key_cols)))))
     return sa.or_(*clauses)
 
 

@@ -89,6 +89,13 @@ class Mover:
         in one transaction, after :attr:`before_write` confirmed the lease."""
         raise NotImplementedError
 
+    def summary(self) -> str:
+        """What the run did, for the job's last message, where rows done do not say it."""
+        return ""
+
+    def close(self) -> None:
+        """Release what the mover opened for itself (the runner disposes the two ends)."""
+
 
 class RowMover(Mover):
     """Any database to any database, through Python values."""

@@ -29,7 +29,9 @@ from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.liveness import Heartbeat, Watchdog
 from syncbeat.engine.movers import Moved, Mover, choose_mover
 from syncbeat.engine.progress import Progress
+from syncbeat.engine.repair import RepairMover
 from syncbeat.engine.retry import retrying
+from syncbeat.engine.sides import open_sides
 from syncbeat.engine.sizing import BatchSizer
 from syncbeat.store import Store, events, protocol
 from syncbeat.vocabulary import defaults, urls
@@ -43,8 +45,8 @@ from syncbeat.vocabulary.errors import (
     TransientError,
 )
 from syncbeat.vocabulary.lease import Lease
-from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
-from syncbeat.vocabulary.status import JobStatus, Request, RunEnd, run_end
+from syncbeat.vocabulary.pipeline import Mode, Origin, PipelineSpec
+from syncbeat.vocabulary.status import JobKind, JobStatus, Request, RunEnd, run_end
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,7 +71,8 @@ class Runner:
         self.heartbeat = Heartbeat(
             store, lease, spec.heartbeat_interval, watchdog=self.watchdog, enabled=hooks.checkpoints
         )
-        self.mover: Mover
+        self.mover: Mover | None = None
+        self.repairing = lease.kind == JobKind.REPAIR  # a repair upserts what differs
         self.watch: drift.Watch
 
     def _in_store(self, write: Callable[[sa.Connection], T]) -> T:
@@ -171,6 +174,8 @@ class Runner:
                 log.warning("could not record lease_lost", extra={"action": "lease_lost"})
             return Outcome(RunEnd.LEASE_LOST, str(exc))
         finally:
+            if self.mover is not None:
+                self.mover.close()
             for end in (self.source, self.dest):
                 if end is not None:
                     end.dispose()
@@ -184,7 +189,8 @@ class Runner:
         self.source = source = SqlSource(
             spec.source_url, table=spec.source_table, query=spec.source_query, key=spec.key
         )
-        self.dest = dest = SqlDestination(spec.dest_url, spec.dest_table, spec.mode)
+        mode = Mode.UPSERT if self.repairing else spec.mode
+        self.dest = dest = SqlDestination(spec.dest_url, spec.dest_table, mode)
         for engine in (source.engine, dest.engine):
             self.statements.watch(engine)
         # The watchdog covers the steps before the first batch too: each can hang.
@@ -221,7 +227,7 @@ class Runner:
             return self._end(JobStatus.COMPLETED, f"{checkpoint.rows_done:,} rows")
 
         self.watchdog.progress()
-        total = source.count()
+        total = None if self.repairing else source.count()  # a repair's rows are its repairs
         self._in_store(
             lambda conn: protocol.update(
                 conn,
@@ -235,7 +241,7 @@ class Runner:
         self.hooks.on_progress(progress.snapshot())
         self.mover = mover = self._step("planning the batches", lambda: self._mover(source, dest))
         self._step("planning the batches", lambda: mover.start(checkpoint.last_key))
-        sizer = BatchSizer(spec.batch_size, self.mover.max_batch, initial=self.mover.first_batch)
+        sizer = BatchSizer(spec.batch_size, mover.max_batch, initial=mover.first_batch)
         more = True
         while more:
             self._between_batches()
@@ -250,25 +256,38 @@ class Runner:
                 self._save_checkpoint(checkpoint, moved.rows, snapshot.rate)
             self.hooks.on_progress(snapshot)
             more = moved.more
-        if said := changes.noticed(source, total, source.count(), checkpoint.rows_done):
+        said = (
+            None
+            if self.repairing
+            else changes.noticed(source, total, source.count(), checkpoint.rows_done)
+        )
+        if said:
             self._event(events.SOURCE_CHANGED, said.message, said.data)
             self.hooks.on_message(f"warning: {said.message}")
         self._finish_destination(checkpoint)
-        return self._end(JobStatus.COMPLETED, f"{checkpoint.rows_done:,} rows")
+        return self._end(JobStatus.COMPLETED, mover.summary() or f"{checkpoint.rows_done:,} rows")
 
     def _mover(self, source: SqlSource, dest: SqlDestination) -> Mover:
         """The fastest way to move batches between these two ends; the choice, and why,
         is an event, so `syncbeat job show` explains a slow sync."""
-        lease = self.lease
-        mover, why = choose_mover(
-            source,
-            dest,
-            self.statements,
-            lease.uid,
-            lease.epoch,
-            fenced=self.hooks.checkpoints,
-            before_write=self.heartbeat.check,
-        )
+        lease, before_write = self.lease, self.heartbeat.check
+        mover: Mover
+        if self.repairing:
+            mover = repair = RepairMover(
+                source, dest, self.statements, lease.uid, lease.epoch, before_write=before_write
+            )
+            repair.attach(open_sides(self.spec))
+            why = repair.describe
+        else:
+            mover, why = choose_mover(
+                source,
+                dest,
+                self.statements,
+                lease.uid,
+                lease.epoch,
+                fenced=self.hooks.checkpoints,
+                before_write=before_write,
+            )
         self._event(events.PLAN, why, {"path": mover.name, "columns": self.watch.columns})
         return mover
 
@@ -338,6 +357,7 @@ class Runner:
         def move(retries: int) -> Moved:
             nonlocal tried_at
             tried_at = time.monotonic()
+            assert self.mover is not None
             return self.mover.move(before, size, retries)
 
         try:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from syncbeat.connectors import engines
+from syncbeat.connectors import allowlist, engines
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome, run_claimed
+from syncbeat.engine.sides import open_sides
+from syncbeat.engine.verify import Report, verify
 from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
 from syncbeat.service.worker import Worker, WorkerSettings
 from syncbeat.store import Store, catalog, protocol, queries
@@ -20,7 +23,7 @@ from syncbeat.store.owners import Owner
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.errors import InvalidTransition, JobBusy, PipelineNotFound
 from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
-from syncbeat.vocabulary.status import FAILED, PAUSED, QUEUED, RUNNING, Request
+from syncbeat.vocabulary.status import FAILED, PAUSED, QUEUED, RUNNING, JobKind, Request
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +114,30 @@ class Syncbeat:
         with self.store.begin() as conn:
             return queries.open_job(conn, pipeline)
 
-    def enqueue(self, pipeline: str, *, spec: PipelineSpec | None = None) -> JobView:
-        """Queue a full sync of the pipeline; an unfinished job is requeued instead of
-        starting over, so its checkpoint is kept."""
+    def enqueue(
+        self, pipeline: str, *, spec: PipelineSpec | None = None, kind: JobKind = JobKind.FULL
+    ) -> JobView:
+        """Queue a job of ``kind`` (a full sync; a repair: see :meth:`repair`); an
+        unfinished job of that kind is requeued instead of starting over, so its
+        checkpoint is kept."""
         spec = spec or self.pipeline_spec(pipeline)
         try:
-            return self._enqueue(pipeline, spec)
+            return self._enqueue(pipeline, spec, kind)
         except sa.exc.IntegrityError:
             # Another process queued the pipeline's one open job between our look and our
             # insert (the partial unique index refused ours): take that job as the answer.
-            return self._enqueue(pipeline, spec)
+            return self._enqueue(pipeline, spec, kind)
 
-    def _enqueue(self, pipeline: str, spec: PipelineSpec) -> JobView:
+    def _enqueue(self, pipeline: str, spec: PipelineSpec, kind: JobKind) -> JobView:
         existing = self.open_job(pipeline)
+        if existing is not None and (other := self.job(existing, events=0)).kind != kind:
+            # A repair and a sync both write the destination: one at a time.
+            raise InvalidTransition(
+                f"Pipeline {pipeline!r} has an unfinished {other.kind} job {existing} "
+                f"({other.status}); a {kind} job waits until it ends.",
+                hint=f"Let it finish (syncbeat job show {existing}), or cancel it "
+                f"(syncbeat job cancel {existing}).",
+            )
         if existing is not None and self._same_target(existing, spec):
             job = self.job(existing, events=0)
             if job.status in (PAUSED, FAILED):
@@ -131,7 +145,7 @@ class Syncbeat:
             return job
         with self.store.begin() as conn:
             stored = spec.stored().model_dump()
-            job_id = protocol.enqueue(conn, pipeline, stored, spec.max_attempts)
+            job_id = protocol.enqueue(conn, pipeline, stored, spec.max_attempts, kind)
         return self.job(job_id, events=0)
 
     def _same_target(self, job_id: int, spec: PipelineSpec) -> bool:
@@ -271,6 +285,35 @@ class Syncbeat:
         self._save_pipeline(spec, None, to_run_now=True)
         job = self.enqueue(spec.name, spec=spec)
         return self.run_job(job.id, hooks, spec=spec)
+
+    # -- verify -----------------------------------------------------------------------
+
+    def verify(
+        self,
+        name: str,
+        *,
+        spec: PipelineSpec | None = None,
+        on_segment: Callable[[Report], None] | None = None,
+    ) -> Report:
+        """Compare the pipeline's destination with its source, checksums first (see
+        :mod:`syncbeat.engine.verify`); nothing is written. A pipeline an API token
+        holder wrote reaches only what the allowlist names, as its jobs do."""
+        view = self.pipeline(name)
+        spec = spec or self.pipeline_spec(name)
+        if view.origin != Origin.OPERATOR:
+            allowlist.Allowlist.configured().check_pipeline(spec.source_url, spec.dest_url)
+        sides = open_sides(spec)
+        try:
+            return verify(sides, on_segment or (lambda report: None))
+        finally:
+            sides.dispose()
+
+    def repair(self, name: str) -> JobView:
+        """Queue a repair of the pipeline (see :mod:`syncbeat.engine.repair`): a job
+        that copies again only the rows verify finds missing or changed, and deletes the
+        extra ones. Run it with :meth:`run_job`, or leave it to a worker. An unfinished
+        repair is resumed instead; an unfinished sync must end first."""
+        return self.enqueue(name, kind=JobKind.REPAIR)
 
     # -- workers ----------------------------------------------------------------------
 

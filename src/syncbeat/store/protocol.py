@@ -34,6 +34,7 @@ from syncbeat.vocabulary.status import (
     QUEUED,
     RUNNING,
     TRANSITIONS,
+    JobKind,
     JobStatus,
     Request,
     not_allowed,
@@ -42,18 +43,19 @@ from syncbeat.vocabulary.status import (
 
 
 # -- queueing ---------------------------------------------------------------------------
-def enqueue(conn: sa.Connection, pipeline: str, spec: dict[str, Any], max_attempts: int) -> int:
-    """Queue a full sync of ``pipeline`` copying ``spec`` (its stored form). The store's
-    partial unique index allows one unfinished job per pipeline: a second raises
-    IntegrityError, and the caller takes the job that won."""
+def enqueue(
+    conn: sa.Connection, pipeline: str, spec: dict[str, Any], max_attempts: int, kind: JobKind
+) -> int:
+    """Queue a job of ``kind`` of ``pipeline`` copying ``spec`` (its stored form). One
+    unfinished job per pipeline (a partial unique index): a second raises IntegrityError."""
     now = clock.now()
     job_id: int = conn.execute(
         jobs.insert()
-        .values(uid=uuid.uuid4().hex, pipeline=pipeline, kind="full", status=QUEUED, spec=spec)
+        .values(uid=uuid.uuid4().hex, pipeline=pipeline, kind=kind, status=QUEUED, spec=spec)
         .values(max_attempts=max_attempts, created_at=now, updated_at=now)
         .returning(jobs.c.id)
     ).scalar_one()
-    events.record(conn, job_id, events.CREATED, "full sync queued")
+    events.record(conn, job_id, events.CREATED, f"{kind.replace('full', 'full sync')} queued")
     return job_id
 
 
@@ -191,8 +193,7 @@ def _fenced(lease: Lease) -> sa.ColumnElement[bool]:
 
 
 def _taken_over(lease: Lease) -> LeaseLost:
-    """A fenced write matched no row: the lease moved on (taken over, or expired and
-    reaped). The caller raises it, and its transaction rolls back."""
+    """A fenced write matched no row: the lease moved on; the caller's transaction rolls back."""
     counters.fenced_write_rejected("store")
     return LeaseLost(f"Job {lease.job_id}: lease {lease.epoch} was taken over.")
 
@@ -251,8 +252,8 @@ def update(conn: sa.Connection, lease: Lease, **values: Any) -> None:
 
 
 def check_fence(conn: sa.Connection, lease: Lease) -> None:
-    """Raise LeaseLost unless ``lease`` still holds the job, locking its row until the
-    transaction ends, so what the caller writes next in it (an event) is fenced too."""
+    """Raise LeaseLost unless ``lease`` still holds the job, locking its row until the end
+    of the transaction, so what the caller writes next in it (an event) is fenced too."""
     update(conn, lease)
 
 

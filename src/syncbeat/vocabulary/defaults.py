@@ -138,3 +138,22 @@ the table's size."""
 COPY_BATCH_FIRST, COPY_BATCH_MAX = 50_000, 1_000_000
 """The same for PostgreSQL's binary COPY relay: no Python values, so a batch this size
 takes a fraction of a second and memory is one COPY block."""
+
+VERIFY_SEGMENT_ROWS = 20_000
+"""Source rows per range that verify checksums first. Smaller finds a difference with
+less bisection but costs one more pair of queries per range."""
+
+VERIFY_LEAF_ROWS = 256
+"""A range this small (on both sides) is compared row by row rather than split again:
+fetching 256 rows' texts costs about what one more pair of checksums does."""
+
+VERIFY_FANOUT = 16
+"""Sub-ranges a differing range is split into: 16 levels out of a million rows in two
+steps below a segment."""
+
+VERIFY_KEYS_SHOWN = 100
+"""Keys of each kind of difference that verify lists (it counts them all)."""
+
+REPAIR_SCAN_SECONDS = 2.0
+"""How long one repair batch compares equal segments before it commits its checkpoint
+anyway: a pause, a cancel or a crash then costs at most this much comparing again."""

@@ -9,7 +9,7 @@ from typing import Any
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.checkpoint import Checkpoint
 from syncbeat.vocabulary.pipeline import Origin
-from syncbeat.vocabulary.status import JobStatus
+from syncbeat.vocabulary.status import JobKind, JobStatus
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Lease:
     checkpoint: Checkpoint
     spec: dict[str, Any]
     origin: str = Origin.API  # who wrote the job's URLs, judged at the claim
+    kind: str = JobKind.FULL
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], owner: str, ttl: float, origin: str) -> Lease:
@@ -41,6 +42,7 @@ class Lease:
             checkpoint=Checkpoint.from_json(row["checkpoint"]),
             spec=row["spec"],
             origin=origin,
+            kind=row["kind"],
         )
 
     def trusted(self, silent_seconds: float) -> bool:

@@ -28,6 +28,14 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class JobKind(StrEnum):
+    """What a job does: a full sync copies every row; a repair copies again only the
+    key ranges where verify finds the destination differs, and deletes its extra rows."""
+
+    FULL = "full"
+    REPAIR = "repair"
+
+
 QUEUED, RUNNING, PAUSED = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 

@@ -20,7 +20,7 @@ from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import Collation
 from syncbeat.connectors.statements import Statements
 from syncbeat.vocabulary import urls
-from syncbeat.vocabulary.checkpoint import Checkpoint
+from syncbeat.vocabulary.checkpoint import Checkpoint, Key
 from syncbeat.vocabulary.errors import ConfigError, DestinationError, TransientError
 from syncbeat.vocabulary.pipeline import Mode
 
@@ -290,8 +290,10 @@ class SqlDestination:
         *,
         statements: Statements | None = None,
         fenced: bool = True,
+        delete: Sequence[Key] = (),
     ) -> bool:
         """Write one batch and its state in ONE transaction. False: already written.
+        ``delete``: keys (as this table's rows hold them) to delete in it (a repair's).
 
         ``fenced=False`` skips the state row: a benchmark-only switch that shows what the
         exactly-once bookkeeping costs. Nothing else may use it."""
@@ -303,6 +305,8 @@ class SqlDestination:
             ):
                 if fenced and not state.advance(conn, uid, epoch, before, after):
                     return False
+                if delete:
+                    self._delete(conn, delete)
                 if rows and self._bulk is not None:
                     self._bulk_write(conn, rows)
                 elif rows:
@@ -316,6 +320,14 @@ class SqlDestination:
             raise
         faults.strike(Point.DEST_ACK)  # tests only: fails after it, as if its answer was lost
         return True
+
+    def _delete(self, conn: sa.Connection, keys: Sequence[Key]) -> None:
+        key = [self._names[i] for i in self._key_at]
+        match = sa.and_(*(self.table.c[k] == sa.bindparam(f"_k{i}") for i, k in enumerate(key)))
+        conn.execute(
+            self.table.delete().where(match),
+            [{f"_k{i}": v for i, v in enumerate(values)} for values in keys],
+        )
 
     def _bulk_writer(
         self, columns: Sequence[sa.Column[Any]], key: Sequence[str], uid: str

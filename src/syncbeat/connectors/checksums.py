@@ -1,0 +1,223 @@
+"""Checksums of key ranges, each computed by the database that holds the rows.
+
+A range's summary is its row count and the sum of its rows' digests. A row's digest is
+the first 60 bits of the md5 of its canonical text (every column's
+:func:`syncbeat.connectors.canonical.text_of`, each length-prefixed so that no two rows
+run together), summed as a 28-bit and a 32-bit half so that every database adds them
+exactly (SQLite's integers stop at 2^63, and a double would round). A sum does not
+depend on row order, so each database scans a range the cheapest way; two ranges with
+the same count and sums hold the same rows but with a chance of 2^-60.
+
+A range is ``(lo, hi]`` in key order, either end open: the ends are keys read from one
+side and bound on both (:class:`Bound`), each side comparing them the way it compares
+its own keys (:mod:`syncbeat.connectors.keys`). That is only sound where both databases
+order the key alike, which the caller checks before it compares anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+
+from syncbeat.connectors import paging
+from syncbeat.connectors.keys import MYSQL, KeyColumn
+from syncbeat.vocabulary.checkpoint import Key
+
+SOURCE, DESTINATION = "source", "destination"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A range's row count and the two sums of its rows' digests."""
+
+    rows: int
+    high: int
+    low: int
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One key as each side binds it: read on one side, converted for the other the
+    way a sync converts the key on its way (so a uuid is the text a MariaDB CHAR(36)
+    holds, a timestamptz the UTC time a DATETIME holds)."""
+
+    source: Key
+    destination: Key
+
+    def on(self, role: str) -> Key:
+        return self.source if role == SOURCE else self.destination
+
+
+@dataclass(frozen=True)
+class RowTexts:
+    """One row of a range, fetched to be compared: its key as read (to be shown), the
+    key's canonical texts (to match it with the other side's row) and every compared
+    column's canonical text."""
+
+    key: Key
+    key_texts: tuple[str, ...]
+    texts: tuple[str | None, ...]
+
+
+Convert = Callable[[Any], Any] | None
+
+
+class Side:
+    """One end of a comparison: a table or query of one database, its key as that
+    database compares it, and the canonical texts of the compared columns."""
+
+    def __init__(
+        self,
+        role: str,
+        engine: sa.Engine,
+        selectable: sa.FromClause,
+        key_plan: Sequence[KeyColumn],
+        key_reads: Sequence[sa.ColumnElement[Any]],
+        to_other: Sequence[Convert],
+        texts: Sequence[sa.ColumnElement[str]],
+        key_texts: Sequence[sa.ColumnElement[str]],
+    ) -> None:
+        self.role, self.engine, self.selectable = role, engine, selectable
+        self.dialect = engine.dialect.name
+        self.key_plan = list(key_plan)
+        self.key_cols = [selectable.c[k.name] for k in key_plan]
+        self.key_reads, self.to_other = list(key_reads), list(to_other)
+        self.texts, self.key_texts = list(texts), list(key_texts)
+        high, low = _digest_halves(_row_text(self.texts, self.dialect), self.dialect)
+        self._sums = [sa.func.count(), sa.func.sum(high), sa.func.sum(low)]
+        # Boundaries not the row's own value (a MariaDB ENUM's number...), read beside it.
+        self._hidden = [k.boundary(c) for k, c in zip(self.key_plan, self.key_cols, strict=True)]
+
+    def within(self, lo: Bound | None, hi: Bound | None) -> sa.ColumnElement[bool]:
+        """The rows of ``(lo, hi]``."""
+        parts: list[sa.ColumnElement[bool]] = []
+        if lo is not None:
+            parts.append(paging.after(self.key_cols, lo.on(self.role), self.dialect, self.key_plan))
+        if hi is not None:
+            parts.append(
+                paging.at_most(self.key_cols, hi.on(self.role), self.dialect, self.key_plan)
+            )
+        return sa.and_(sa.true(), *parts)
+
+    def summary(self, conn: sa.Connection, lo: Bound | None, hi: Bound | None) -> Summary:
+        query = sa.select(*self._sums).select_from(self.selectable).where(self.within(lo, hi))
+        row = conn.execute(query).one()
+        rows, high, low = row[0], row[1], row[2]
+        return Summary(int(rows), int(high or 0), int(low or 0))
+
+    def probe(
+        self, conn: sa.Connection, lo: Bound | None, hi: Bound | None, offset: int
+    ) -> Bound | None:
+        """The key ``offset`` rows into ``(lo, hi]`` (0: its first), or None past its end:
+        an index-only scan of the key where the database has one."""
+        hidden = [h for h in self._hidden if h is not None]
+        query = (
+            sa.select(*self.key_reads, *hidden)
+            .select_from(self.selectable)
+            .where(self.within(lo, hi))
+            .order_by(*self.key_cols)
+            .offset(offset)
+            .limit(1)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        read = tuple(row[: len(self.key_reads)])
+        extra = iter(row[len(self.key_reads) :])
+        own = tuple(
+            v if h is None else next(extra) for v, h in zip(read, self._hidden, strict=True)
+        )
+        return self._both(own, self._converted(read))
+
+    def bound_of(self, key: Key) -> Bound:
+        """A key of this side's (a checkpoint's) as both sides bind it. Where a key's
+        boundary is not its value (a MariaDB ENUM's number), both sides are one engine
+        (sides.py refuses such keys across engines), and the boundary binds there too."""
+        return self._both(key, self._converted(key))
+
+    def _converted(self, read: Key) -> Key:
+        return tuple(v if c is None else c(v) for v, c in zip(read, self.to_other, strict=True))
+
+    def _both(self, own: Key, other: Key) -> Bound:
+        return Bound(own, other) if self.role == SOURCE else Bound(other, own)
+
+    def rows(self, conn: sa.Connection, lo: Bound | None, hi: Bound | None) -> list[RowTexts]:
+        """Every row of the range, as texts, in key order."""
+        width = len(self.key_reads)
+        query = (
+            sa.select(*self.key_reads, *self.key_texts, *self.texts)
+            .select_from(self.selectable)
+            .where(self.within(lo, hi))
+            .order_by(*self.key_cols)
+        )
+        return [
+            RowTexts(
+                tuple(r[:width]),
+                tuple(str(t) for t in r[width : 2 * width]),
+                tuple(r[2 * width :]),
+            )
+            for r in conn.execute(query)
+        ]
+
+
+def _length(text: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[int]:
+    # MariaDB's LENGTH counts bytes, SQLite has no CHAR_LENGTH: characters on each.
+    return sa.func.length(text) if dialect == "sqlite" else sa.func.char_length(text)
+
+
+def _row_text(texts: Sequence[sa.ColumnElement[str]], dialect: str) -> sa.ColumnElement[str]:
+    """The row's columns as one text: each one ``<length>:<text>``, a NULL ``~``."""
+    parts: list[sa.ColumnElement[str]] = []
+    for text in texts:
+        length = sa.cast(_length(text, dialect), sa.Text() if dialect not in MYSQL else sa.CHAR())
+        parts.append(sa.func.coalesce(length + sa.literal(":") + text, sa.literal("~")))
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + sa.literal(",") + part
+    return joined
+
+
+def _digest_halves(
+    text: sa.ColumnElement[str], dialect: str
+) -> tuple[sa.ColumnElement[int], sa.ColumnElement[int]]:
+    """The first 28 and the next 32 bits of the text's md5, as integers."""
+    if dialect == "sqlite":
+        return sa.func.syncbeat_digest_high(text), sa.func.syncbeat_digest_low(text)
+    md5 = sa.func.md5(text)
+    if dialect in MYSQL:
+        unsigned = mysql.INTEGER(unsigned=True)
+        return (
+            sa.cast(sa.func.conv(sa.func.substring(md5, 1, 7), 16, 10), unsigned),
+            sa.cast(sa.func.conv(sa.func.substring(md5, 8, 8), 16, 10), unsigned),
+        )
+    x = sa.literal("x")
+    return (
+        sa.cast(sa.cast(x + sa.func.substr(md5, 1, 7), postgresql.BIT(28)), sa.Integer()),
+        sa.cast(sa.cast(x + sa.func.substr(md5, 8, 8), postgresql.BIT(32)), sa.BigInteger()),
+    )
+
+
+def digest_high(text: str | None) -> int | None:
+    """SQLite's ``syncbeat_digest_high``: what PostgreSQL and MariaDB compute in SQL."""
+    return None if text is None else int(hashlib.md5(text.encode()).hexdigest()[:7], 16)  # noqa: S324 (a checksum, not a secret)
+
+
+def digest_low(text: str | None) -> int | None:
+    return None if text is None else int(hashlib.md5(text.encode()).hexdigest()[7:15], 16)  # noqa: S324 (a checksum, not a secret)
+
+
+def install(engine: sa.Engine) -> None:
+    """Register the digest functions on a SQLite engine's connections."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    def register(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("syncbeat_digest_high", 1, digest_high, deterministic=True)
+        dbapi_connection.create_function("syncbeat_digest_low", 1, digest_low, deterministic=True)
+
+    sa.event.listen(engine, "connect", register)
