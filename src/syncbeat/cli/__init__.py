@@ -6,7 +6,7 @@ import sys
 import traceback
 
 # Importing the command modules registers their commands, in the order --help lists them.
-from syncbeat.cli import foreground, jobs, pipelines, serve, workers  # noqa: F401  (registration)
+from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
 from syncbeat.cli.app import app, settings
 from syncbeat.cli.foreground import HardStop
 from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
@@ -27,7 +27,7 @@ def main() -> None:
         render.err.print(f"[red]error:[/red] {render.escape(exc.message)}")
         if exc.hint:
             render.err.print(f"  [bold]hint:[/bold] {render.escape(exc.hint)}")
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+        sys.exit(2 if isinstance(exc, ConfigError) else getattr(exc, "exit_status", 1))
     except HardStop:
         render.err.print(
             "Aborted. Every committed batch is kept: run the same command again to resume."

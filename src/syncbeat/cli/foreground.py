@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from syncbeat.cli import render
+from syncbeat.cli import verify as verify_cli
 from syncbeat.cli.app import app, client
 from syncbeat.cli.options import (
     BatchOpt,
@@ -30,7 +31,7 @@ from syncbeat.service import demo as demo_data
 from syncbeat.service.facade import Syncbeat
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.pipeline import PipelineSpec
-from syncbeat.vocabulary.status import RunEnd
+from syncbeat.vocabulary.status import JobKind, RunEnd
 
 
 class HardStop(BaseException):
@@ -82,7 +83,8 @@ def _run_foreground(
 
 def _report(job: Any, outcome: Outcome) -> int:
     if outcome.status == RunEnd.COMPLETED:
-        render.out.print(f"[green]Job {job.id} completed:[/green] {job.rows_done:,} rows.")
+        done = outcome.message if job.kind == JobKind.REPAIR else f"{job.rows_done:,} rows"
+        render.out.print(f"[green]Job {job.id} completed:[/green] {render.escape(done)}.")
         return 0
     if outcome.status == RunEnd.RELEASED:
         render.out.print(
@@ -107,16 +109,65 @@ def sync(
     mode: ModeOpt = defaults.MODE,
     batch_size: BatchOpt = None,
     name: NameOpt = None,
+    check: Annotated[
+        bool, typer.Option("--verify", help="Verify the destination after the sync.")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Verify after the sync, and repair what differs."),
+    ] = False,
 ) -> None:
     """Sync a table or query now, in the foreground, with a progress bar.
 
     Saves the pipeline (creating or updating it) and runs a full sync. If an earlier
-    run was interrupted, the same command resumes it. Exit status: 0 completed,
-    1 failed, 2 usage error, 130 stopped by Ctrl-C (run it again to resume).
+    run was interrupted, the same command resumes it. Exit status: 0 completed (and,
+    with --verify or --repair, equal), 1 failed (or different), 2 usage error, 3 could
+    not verify, 130 stopped by Ctrl-C (run it again to resume).
     """
     spec = pipeline_spec(source, table, query, key, dest, to_table, mode, batch_size, name)
     sb = client()
     job, outcome = _run_foreground(sb, spec, None, spec.name, named_by_default=name is None)
+    code = _report(job, outcome)
+    if code == 0 and outcome.status == RunEnd.COMPLETED and (check or repair):
+        code = _verify_after(sb, job.pipeline, repair=repair)
+    raise typer.Exit(code)
+
+
+def _verify_after(sb: Syncbeat, name: str, *, repair: bool) -> int:
+    """Verify a pipeline just synced; with ``repair``, repair what differs and verify
+    again. The exit status says whether the destination is equal in the end."""
+    found = verify_cli.run_verify(sb, name)
+    code = verify_cli.show(found, name)
+    if found.equal or not repair:
+        return code
+    job, outcome = _run_foreground(sb, None, sb.repair(name).id, f"repair {name}")
+    if (code := _report(job, outcome)) != 0:
+        return code
+    return verify_cli.show(verify_cli.run_verify(sb, name), name)
+
+
+@app.command("repair")
+def repair_pipeline(
+    name: Annotated[str, typer.Argument(help="Pipeline name.")],
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="Run it here (default), or queue it for a worker."),
+    ] = True,
+) -> None:
+    """Copy again only what `syncbeat verify` finds different, and delete extra rows.
+
+    A repair is a job like a sync: leased, checkpointed after every batch, resumed by
+    the same command after a crash. It walks the key ranges in order, compares their
+    checksums, and in one destination transaction per differing range upserts the
+    missing and changed rows and deletes the ones the source no longer has. Exit
+    status: 0 completed, 1 failed, 2 usage error, 130 stopped (run it again to resume).
+    """
+    sb = client()
+    job = sb.repair(name)
+    if not wait:
+        print(job.id)
+        return
+    job, outcome = _run_foreground(sb, None, job.id, f"repair {name}")
     raise typer.Exit(_report(job, outcome))
 
 
