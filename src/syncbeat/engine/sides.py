@@ -247,7 +247,9 @@ def _code_point(dialect: str, collation: Collation | None) -> bool:
     """Whether a text column of this collation sorts by code point (UTF-8 byte order)."""
     if collation is None:
         return dialect == "sqlite" or dialect in MYSQL  # SQLite: BINARY; MariaDB: a binary type
-    name = collation.name.split(".")[-1].strip('"')
+    # PostgreSQL's come as schema."name" (keys.collations), the default one as its name.
+    name = collation.name.split('"')[-2] if '"' in collation.name else collation.name
+    name = name.removeprefix("pg_catalog.")
     if dialect == "postgresql":
         return name in _CODE_POINT_PG
     if dialect in MYSQL:
