@@ -203,35 +203,69 @@ def _refuse_unlike_order(
     destination: tuple[Any, str, Collation | None],
 ) -> None:
     """Refuse a key column the two databases may order differently (see the module)."""
+    unlike = _why_unlike(source, destination)
+    if unlike is not None:
+        why, hint = unlike
+        raise ConfigError(
+            f"Verify cannot compare on the key column {name}: {why}. It compares ranges of "
+            "keys, so both databases must order the key the same way.",
+            hint=hint,
+        )
+
+
+_OTHER_KEY = "or key the pipeline on a column both order alike (a number, a date)"
+
+
+def _why_unlike(
+    source: tuple[Any, str, Collation | None], destination: tuple[Any, str, Collation | None]
+) -> tuple[str, str] | None:
+    """Why the two sides may order this key column differently, and what to do; None
+    when they order it alike."""
     (src_type, src, src_coll), (dst_type, dst, dst_coll) = source, destination
-    same_engine = src == dst or {src, dst} <= set(MYSQL)
-    if same_engine:
+    if src == dst or {src, dst} <= set(MYSQL):
         if _collation_name(src_coll) == _collation_name(dst_coll):
-            return
-        why = (
+            return None
+        return (
             f"it is under the collation {_collation_name(src_coll)} in the source and "
-            f"{_collation_name(dst_coll)} in the destination"
+            f"{_collation_name(dst_coll)} in the destination",
+            "Give the destination column the source's collation, " + _OTHER_KEY + ".",
         )
-    elif isinstance(src_type, sa.Enum | mysql.SET) or isinstance(dst_type, sa.Enum | mysql.SET):
-        why = "an enum sorts by its declared order in one database and as text in the other"
-    elif "sqlite" in (src, dst) and isinstance(src_type, sa.Date | sa.DateTime | sa.Time):
-        why = "SQLite holds dates and times as text, which need not sort as the times do"
-    elif src in MYSQL and isinstance(src_type, sa.Uuid):
-        why = "MariaDB sorts a UUID by its swapped time fields, not as its text"
-    elif _ordered_alike(src_type) or (
-        _code_point(src, src_coll) and (isinstance(src_type, sa.Uuid) or _code_point(dst, dst_coll))
-    ):
-        return
-    else:
-        why = (
-            f"it is text under {_collation_name(src_coll)} in the source and "
-            f"{_collation_name(dst_coll)} in the destination, which may sort it differently"
+    if isinstance(src_type, sa.Enum | mysql.SET) or isinstance(dst_type, sa.Enum | mysql.SET):
+        return (
+            "an enum sorts by its declared order in one database and as text in the other",
+            "Select the key as text in a --query (k::text AS k; CAST(k AS CHAR) AS k), "
+            + _OTHER_KEY
+            + ".",
         )
-    raise ConfigError(
-        f"Verify cannot compare on the key column {name}: {why}. It compares ranges of "
-        "keys, so both databases must order the key the same way.",
-        hint='Give the source\'s key an order by code point (PostgreSQL: COLLATE "C"; '
-        "MariaDB: a _bin collation), or key the pipeline on a number or date column.",
+    if src == "sqlite" and isinstance(src_type, sa.Date | sa.DateTime | sa.Time):
+        # A destination's are written by syncbeat in one fixed form, which does sort.
+        return (
+            "SQLite holds dates and times as text, which need not sort as the times do "
+            "('2024-1-2', '2024-01-02T00:00', offsets)",
+            _OTHER_KEY[3:].capitalize() + ".",
+        )
+    if src in MYSQL and isinstance(src_type, sa.Uuid):
+        return (
+            "MariaDB sorts a UUID by its swapped time fields, not as its text",
+            "Select the key as text in a --query (CAST(k AS CHAR) AS k), " + _OTHER_KEY + ".",
+        )
+    if _ordered_alike(src_type) and _ordered_alike(dst_type):
+        return None
+    if _ordered_alike(src_type) or _ordered_alike(dst_type):
+        if isinstance(src_type, sa.Uuid) and _code_point(src, src_coll):
+            return None  # its canonical text sorts as the UUID does, under any collation
+        return (
+            "it is a number or a time in one database and text in the other (SQLite holds "
+            "a NUMERIC of more than 15 digits as text), and the two sort differently",
+            "Verify into a destination column of the source's kind, " + _OTHER_KEY + ".",
+        )
+    if _code_point(src, src_coll) and _code_point(dst, dst_coll):
+        return None
+    return (
+        f"it is text under {_collation_name(src_coll)} in the source and "
+        f"{_collation_name(dst_coll)} in the destination, which may sort it differently",
+        'Give the source\'s key an order by code point (PostgreSQL: COLLATE "C"; '
+        "MariaDB: a _nopad_bin collation), " + _OTHER_KEY + ".",
     )
 
 

@@ -123,6 +123,8 @@ class Report:
 
 
 Range = tuple[Bound | None, Bound | None]
+MAX_DEPTH = 48
+"""Cuts deeper than any table needs (16^48 rows): past it a range is compared by rows."""
 
 
 class Verifier:
@@ -193,9 +195,11 @@ class Verifier:
         return left.result(), right.result()
 
     def _bisect(
-        self, lo: Bound | None, hi: Bound | None, src: Summary, dst: Summary
+        self, lo: Bound | None, hi: Bound | None, src: Summary, dst: Summary, depth: int = 0
     ) -> Iterator[Difference]:
-        if max(src.rows, dst.rows) <= self.leaf_rows:
+        # A range that cutting no longer shrinks (the sides disagree on what it holds,
+        # which sides.py guards against) is compared row by row rather than cut forever.
+        if max(src.rows, dst.rows) <= self.leaf_rows or depth >= MAX_DEPTH:
             leaf = self._leaf(lo, hi)
             if leaf is not None:
                 yield leaf
@@ -209,14 +213,14 @@ class Verifier:
             cut = side.probe(self.conns[side.role], start, hi, step - 1)
             if cut is None:
                 break
-            yield from self._sub_range(start, cut)
+            yield from self._sub_range(start, cut, depth + 1)
             start = cut
-        yield from self._sub_range(start, hi)
+        yield from self._sub_range(start, hi, depth + 1)
 
-    def _sub_range(self, lo: Bound | None, hi: Bound | None) -> Iterator[Difference]:
+    def _sub_range(self, lo: Bound | None, hi: Bound | None, depth: int) -> Iterator[Difference]:
         src, dst = self._summaries(lo, hi)
         if src != dst:
-            yield from self._bisect(lo, hi, src, dst)
+            yield from self._bisect(lo, hi, src, dst, depth)
 
     def _leaf(self, lo: Bound | None, hi: Bound | None) -> Difference | None:
         source, dest = self.sides.source, self.sides.destination
@@ -227,12 +231,16 @@ class Verifier:
         difference = _match(lo, hi, theirs, ours)
         if difference is None:
             return None
-        again = self._summaries(lo, hi)
-        if again[0] == again[1]:  # a second look: it changed while we looked
+        if not self._still_differs(lo, hi):  # it changed while we looked
             self.report.changed_during_verify += len(difference.copy) + len(difference.delete)
             return None
         self._count(difference, theirs, ours)
         return difference
+
+    def _still_differs(self, lo: Bound | None, hi: Bound | None) -> bool:
+        """A second look at a range whose rows differed: its checksums again."""
+        source, dest = self._summaries(lo, hi)
+        return source != dest
 
     def _count(self, difference: Difference, theirs: list[RowTexts], ours: list[RowTexts]) -> None:
         report, columns = self.report, self.sides.columns
