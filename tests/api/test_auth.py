@@ -33,6 +33,8 @@ API = {
     ("PUT", "/pipelines/{name}"),
     ("DELETE", "/pipelines/{name}"),
     ("POST", "/pipelines/{name}/jobs"),
+    ("POST", "/pipelines/{name}/verify"),
+    ("POST", "/pipelines/{name}/repair"),
     ("GET", "/jobs"),
     ("GET", "/jobs/{job_id}"),
     ("GET", "/jobs/{job_id}/events"),

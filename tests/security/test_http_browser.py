@@ -205,7 +205,7 @@ def test_the_dashboard_works_in_chromium_under_its_csp(server: Served) -> None:
     script, and the browser reports no Content-Security-Policy violation."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.support.databases import IN_CI
 
     if not CHROMIUM.exists():

@@ -60,7 +60,7 @@ def test_swagger_ui_renders_offline_under_the_servers_csp(server: Served) -> Non
     API's operations, and the browser reports no Content-Security-Policy violation."""
     from playwright.sync_api import Request, Route, expect, sync_playwright
 
-    from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.support.databases import IN_CI
 
     if not CHROMIUM.exists():

@@ -13,7 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from syncbeat import __version__
-from syncbeat.api import dashboard, docs, errors, health, jobs, metrics, pipelines, workers
+from syncbeat.api import (
+    dashboard,
+    docs,
+    errors,
+    health,
+    jobs,
+    metrics,
+    pipelines,
+    verify,
+    workers,
+)
 from syncbeat.api.auth import TOKEN_ENV, resolve_token
 from syncbeat.api.guard import RequestGuard
 from syncbeat.api.hosts import HostPolicy
@@ -96,7 +106,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
     )
-    for module in (pipelines, jobs, workers, health, metrics):
+    for module in (pipelines, verify, jobs, workers, health, metrics):
         app.include_router(module.router)
     app.include_router(docs.router(app))
     app.include_router(dashboard.router)  # HTML pages; they answer 401 with a sign-in form

@@ -1,7 +1,8 @@
 """The live dashboard: server-rendered pages over the same library calls as the JSON API.
 
 ``/`` lists the jobs with their progress and the counts per status; ``/ui/jobs/{id}``
-shows one job, its checkpoint, events and throughput, with pause, resume and cancel.
+shows one job, its checkpoint, events and throughput, with pause, resume and cancel,
+and a Verify button that compares its pipeline (``POST /pipelines/{name}/verify``).
 A small script (``static/dashboard.js``, no build step) polls the JSON routes every
 second and updates the page in place.
 

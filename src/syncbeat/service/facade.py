@@ -294,14 +294,18 @@ class Syncbeat:
         *,
         spec: PipelineSpec | None = None,
         on_segment: Callable[[Report], None] | None = None,
+        allowed: allowlist.Allowlist | None = None,
     ) -> Report:
         """Compare the pipeline's destination with its source, checksums first (see
         :mod:`syncbeat.engine.verify`); nothing is written. A pipeline an API token
-        holder wrote reaches only what the allowlist names, as its jobs do."""
+        holder wrote reaches only what the allowlist names, as its jobs do: ``allowed``
+        (`syncbeat serve`'s, when the API verifies), else this process's environment."""
         view = self.pipeline(name)
         spec = spec or self.pipeline_spec(name)
         if view.origin != Origin.OPERATOR:
-            allowlist.Allowlist.configured().check_pipeline(spec.source_url, spec.dest_url)
+            (allowed or allowlist.Allowlist.configured()).check_pipeline(
+                spec.source_url, spec.dest_url
+            )
         sides = open_sides(spec)
         try:
             return verify(sides, on_segment or (lambda report: None))

@@ -151,6 +151,7 @@
       field(tr, "link").href = `/ui/jobs/${job.id}`;
       setText(tr, "pipeline", job.pipeline);
       setText(tr, "id", `#${job.id}`);
+      setText(tr, "kind", job.kind);
       fillJob(tr, job);
       const error = field(tr, "error");
       error.textContent = job.last_error || "";
@@ -325,6 +326,12 @@
       document.getElementById("timeline").replaceChildren(...items);
     }
 
+    // The API's error shape in words: its message, then its hint.
+    function errorText(response, body) {
+      const error = body && body.error;
+      return error ? [error.message, error.hint].filter(Boolean).join(" ") : `HTTP ${response.status}`;
+    }
+
     // One request at a time; a refusal (409: the job moved on meanwhile) is shown as the
     // API words it, with its hint.
     async function act(action) {
@@ -342,9 +349,7 @@
         if (response.ok && body) {
           lastJob = body;
         } else {
-          const error = body && body.error;
-          const message = error ? [error.message, error.hint].filter(Boolean).join(" ") : `HTTP ${response.status}`;
-          notice.textContent = `Could not ${action} the job: ${message}`;
+          notice.textContent = `Could not ${action} the job: ${errorText(response, body)}`;
           notice.hidden = false;
         }
       } catch (error) {
@@ -359,6 +364,72 @@
     for (const button of buttons) {
       button.addEventListener("click", () => act(button.dataset.action));
     }
+
+    // Verify: the same kind of request as the buttons above (the session cookie, sent by
+    // this page, which the server tells by its origin), answered once the comparison is
+    // done, however long that takes.
+    const verifyButton = document.getElementById("verify");
+    const verifyCard = document.getElementById("verify-card");
+
+    function keysText(found) {
+      const keys = found.keys.map((key) => (Array.isArray(key) ? JSON.stringify(key) : String(key)));
+      const more = found.count > found.keys.length ? ", …" : "";
+      return found.count ? `${fmt.number(found.count)} (first keys: ${keys.join(", ")}${more})` : "none";
+    }
+
+    function showReport(report) {
+      const verdict = document.getElementById("verify-verdict");
+      verdict.textContent = report.equal ? "Equal" : "Different";
+      verdict.className = `verdict ${report.equal ? "equal" : "different"}`;
+      document.getElementById("verify-rows").textContent =
+        `${fmt.number(report.rows.source)} source rows, ${fmt.number(report.rows.destination)} ` +
+        `destination rows; ${fmt.number(report.ranges_compared)} ranges compared in ${report.seconds} s`;
+      document.getElementById("verify-details").hidden = report.equal;
+      document.getElementById("verify-missing").textContent = keysText(report.missing);
+      document.getElementById("verify-extra").textContent = keysText(report.extra);
+      document.getElementById("verify-changed").textContent = keysText(report.changed);
+      const columns = Object.entries(report.changed.columns);
+      document.getElementById("verify-columns").textContent = columns.length
+        ? columns.map(([name, n]) => `${name} (${fmt.number(n)})`).join(", ")
+        : "none";
+      const during = document.getElementById("verify-during");
+      during.hidden = !report.changed_during_verify;
+      during.textContent = report.changed_during_verify
+        ? `${fmt.number(report.changed_during_verify)} rows changed while verify ran: not counted.`
+        : "";
+      verifyCard.hidden = false;
+    }
+
+    async function verify() {
+      verifyButton.disabled = true;
+      verifyButton.textContent = "Verifying…";
+      notice.hidden = true;
+      const pipeline = verifyButton.dataset.pipeline;
+      try {
+        const response = await fetch(`/pipelines/${encodeURIComponent(pipeline)}/verify`, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (response.status === 401) window.location.reload();
+        const body = await response.json().catch(() => null);
+        if (response.ok && body) {
+          showReport(body);
+        } else {
+          verifyCard.hidden = true;
+          notice.textContent = `Could not verify pipeline ${pipeline}: ${errorText(response, body)}`;
+          notice.hidden = false;
+        }
+      } catch (error) {
+        notice.textContent = `Could not verify pipeline ${pipeline}: the server did not answer.`;
+        notice.hidden = false;
+      } finally {
+        verifyButton.disabled = false;
+        verifyButton.textContent = "Verify";
+      }
+    }
+
+    verifyButton.addEventListener("click", verify);
 
     // Show times in the browser's own time zone from the start.
     for (const t of document.querySelectorAll("#timeline time")) {
