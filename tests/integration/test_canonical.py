@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
+from syncbeat import Syncbeat
 from syncbeat.connectors import canonical, engines, typemap
 from tests.integration.test_type_fidelity import (
     PAIRS,
@@ -40,6 +41,7 @@ class Copy:
     dst: str
     src_url: str
     dst_url: str
+    store_url: str
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def copy(request: pytest.FixtureRequest, store_url: str) -> Copy:
         execute(src_url, f"DELETE FROM types WHERE id IN ({', '.join(map(str, refused))})")
     done = sync(store_url, src_url, dst_url, "types")
     assert done.status == "completed", done.message
-    return Copy(src, dst, src_url, dst_url)
+    return Copy(src, dst, src_url, dst_url, store_url)
 
 
 def _open(url: str) -> sa.Engine:
@@ -232,6 +234,25 @@ def test_a_changed_value_changes_its_text_only(copy: Copy) -> None:
     missed, extra = changed - found, found - changed
     assert not missed, "a change the texts do not show:\n" + report(copy, missed, source, after)
     assert not extra, "texts that changed with no change:\n" + report(copy, extra, source, after)
+
+
+@pytest.mark.parametrize("copy", PAIRS, indirect=True)
+def test_verify_finds_a_changed_value_of_every_family_and_nothing_else(copy: Copy) -> None:
+    """The same through verify's checksums: the copy is equal (every conversion on
+    purpose compares equal), and each changed cell is found, by row and column."""
+    sb = Syncbeat(copy.store_url)
+    try:
+        before = sb.verify("types-types")
+        assert before.equal, before.to_json()
+        columns = [c for c in FAMILY_OF if c in both_texts(copy)[0][CHANGED_ROW]]
+        changed = change_one_value_each(copy, columns)
+        after = sb.verify("types-types")
+    finally:
+        sb.close()
+    assert after.changed.keys == [2, 3, 4], after.to_json()
+    assert (after.missing.count, after.extra.count) == (0, 0)
+    expected = {name: 1 for _, name in changed} | {"txt": 3}
+    assert after.changed_columns == expected
 
 
 def test_sqlite_functions_keep_null_apart_from_empty_text(sqlite_url: str) -> None:

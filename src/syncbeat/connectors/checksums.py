@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from syncbeat.connectors import paging
-from syncbeat.connectors.keys import MYSQL, KeyColumn
+from syncbeat.connectors.keys import FLOAT4, MYSQL, KeyColumn
 from syncbeat.vocabulary.checkpoint import Key
 
 SOURCE, DESTINATION = "source", "destination"
@@ -42,12 +42,15 @@ class Summary:
 
 @dataclass(frozen=True)
 class Bound:
-    """One key as each side binds it: read on one side, converted for the other the
+    """One key as each side binds it: read on side ``by``, converted for the other the
     way a sync converts the key on its way (so a uuid is the text a MariaDB CHAR(36)
-    holds, a timestamptz the UTC time a DATETIME holds)."""
+    holds, a timestamptz the UTC time a DATETIME holds). Between two databases of one
+    engine both are the boundary as read: a MariaDB ENUM's number means the same there,
+    where its label would compare as text."""
 
     source: Key
     destination: Key
+    by: str = SOURCE
 
     def on(self, role: str) -> Key:
         return self.source if role == SOURCE else self.destination
@@ -81,6 +84,8 @@ class Side:
         to_other: Sequence[Convert],
         texts: Sequence[sa.ColumnElement[str]],
         key_texts: Sequence[sa.ColumnElement[str]],
+        *,
+        same_engine: bool,
     ) -> None:
         self.role, self.engine, self.selectable = role, engine, selectable
         self.dialect = engine.dialect.name
@@ -88,6 +93,14 @@ class Side:
         self.key_cols = [selectable.c[k.name] for k in key_plan]
         self.key_reads, self.to_other = list(key_reads), list(to_other)
         self.texts, self.key_texts = list(texts), list(key_texts)
+        self.same_engine = same_engine
+        # A key read on the other side arrives as a value of this side's column (converted
+        # as a sync converts it), so it is bound as one: by the column's type, not as a
+        # boundary read here would be (SQLite's stored form, an ENUM's number). A 4-byte
+        # float is still compared as one.
+        self._foreign = [
+            k if same_engine or k.carry == FLOAT4 else KeyColumn(k.name) for k in self.key_plan
+        ]
         high, low = _digest_halves(_row_text(self.texts, self.dialect), self.dialect)
         self._sums = [sa.func.count(), sa.func.sum(high), sa.func.sum(low)]
         # Boundaries not the row's own value (a MariaDB ENUM's number...), read beside it.
@@ -97,12 +110,17 @@ class Side:
         """The rows of ``(lo, hi]``."""
         parts: list[sa.ColumnElement[bool]] = []
         if lo is not None:
-            parts.append(paging.after(self.key_cols, lo.on(self.role), self.dialect, self.key_plan))
+            parts.append(
+                paging.after(self.key_cols, lo.on(self.role), self.dialect, self._plan(lo))
+            )
         if hi is not None:
             parts.append(
-                paging.at_most(self.key_cols, hi.on(self.role), self.dialect, self.key_plan)
+                paging.at_most(self.key_cols, hi.on(self.role), self.dialect, self._plan(hi))
             )
         return sa.and_(sa.true(), *parts)
+
+    def _plan(self, bound: Bound) -> list[KeyColumn]:
+        return self.key_plan if bound.by == self.role else self._foreign
 
     def summary(self, conn: sa.Connection, lo: Bound | None, hi: Bound | None) -> Summary:
         query = sa.select(*self._sums).select_from(self.selectable).where(self.within(lo, hi))
@@ -132,19 +150,22 @@ class Side:
         own = tuple(
             v if h is None else next(extra) for v, h in zip(read, self._hidden, strict=True)
         )
-        return self._both(own, self._converted(read))
+        return self._both(own, read)
 
     def bound_of(self, key: Key) -> Bound:
-        """A key of this side's (a checkpoint's) as both sides bind it. Where a key's
-        boundary is not its value (a MariaDB ENUM's number), both sides are one engine
-        (sides.py refuses such keys across engines), and the boundary binds there too."""
-        return self._both(key, self._converted(key))
+        """A boundary of this side's (a checkpoint's) as both sides bind it. Where it is
+        not the key's value (a MariaDB ENUM's number, SQLite's stored text), the two
+        sides are one engine (sides.py refuses such keys across engines)."""
+        return self._both(key, key)
+
+    def _both(self, own: Key, read: Key) -> Bound:
+        other = own if self.same_engine else self._converted(read)
+        if self.role == SOURCE:
+            return Bound(own, other, SOURCE)
+        return Bound(other, own, DESTINATION)
 
     def _converted(self, read: Key) -> Key:
         return tuple(v if c is None else c(v) for v, c in zip(read, self.to_other, strict=True))
-
-    def _both(self, own: Key, other: Key) -> Bound:
-        return Bound(own, other) if self.role == SOURCE else Bound(other, own)
 
     def rows(self, conn: sa.Connection, lo: Bound | None, hi: Bound | None) -> list[RowTexts]:
         """Every row of the range, as texts, in key order."""

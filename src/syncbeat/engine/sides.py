@@ -194,6 +194,7 @@ def _side(
         to_other,
         [texts[n] for n in columns],
         [texts[k] for k in key],
+        same_engine=_same_engine(dialect, other_dialect),
     )
 
 
@@ -222,7 +223,15 @@ def _why_unlike(
     """Why the two sides may order this key column differently, and what to do; None
     when they order it alike."""
     (src_type, src, src_coll), (dst_type, dst, dst_coll) = source, destination
-    if src == dst or {src, dst} <= set(MYSQL):
+    if src == "sqlite" and isinstance(src_type, sa.Date | sa.DateTime | sa.Time):
+        # A destination's are written by syncbeat in one fixed form, which does sort;
+        # a SQLite source's are the user's texts (a SQLite destination rewrites them).
+        return (
+            "SQLite holds dates and times as text, which need not sort as the times do "
+            "('2024-1-2', '2024-01-02T00:00', offsets)",
+            _OTHER_KEY[3:].capitalize() + ".",
+        )
+    if _same_engine(src, dst):
         if _collation_name(src_coll) == _collation_name(dst_coll):
             return None
         return (
@@ -236,13 +245,6 @@ def _why_unlike(
             "Select the key as text in a --query (k::text AS k; CAST(k AS CHAR) AS k), "
             + _OTHER_KEY
             + ".",
-        )
-    if src == "sqlite" and isinstance(src_type, sa.Date | sa.DateTime | sa.Time):
-        # A destination's are written by syncbeat in one fixed form, which does sort.
-        return (
-            "SQLite holds dates and times as text, which need not sort as the times do "
-            "('2024-1-2', '2024-01-02T00:00', offsets)",
-            _OTHER_KEY[3:].capitalize() + ".",
         )
     if src in MYSQL and isinstance(src_type, sa.Uuid):
         return (
@@ -267,6 +269,10 @@ def _why_unlike(
         'Give the source\'s key an order by code point (PostgreSQL: COLLATE "C"; '
         "MariaDB: a _nopad_bin collation), " + _OTHER_KEY + ".",
     )
+
+
+def _same_engine(one: str, other: str) -> bool:
+    return one == other or {one, other} <= set(MYSQL)
 
 
 def _ordered_alike(col_type: Any) -> bool:
