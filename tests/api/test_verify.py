@@ -3,6 +3,7 @@ SQL, compared through POST /pipelines/{name}/verify and repaired through a queue
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import httpx
@@ -15,10 +16,11 @@ from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.api import create_app
 from syncbeat.connectors.allowlist import Allowlist
 from syncbeat.vocabulary.pipeline import Origin
+from tests.support.polling import wait_for
 from tests.support.specs import table_copy
-from tests.support.sql import execute, table_rows
+from tests.support.sql import execute, scalar, table_rows
 
-from .conftest import TOKEN, assert_error, make_client, sqlite_only
+from .conftest import AUTH, TOKEN, assert_error, make_client, sqlite_only
 
 ROWS = 300
 
@@ -194,3 +196,44 @@ def test_an_api_pipeline_is_verified_under_the_servers_allowlist(
     closed = create_app(sb, token=TOKEN, allowlist=Allowlist())
     with make_client(closed, portal, {"Authorization": f"Bearer {TOKEN}"}) as client:
         assert_error(client.post("/pipelines/files/verify"), 422, "not_allowed_error")
+
+
+@sqlite_only
+def test_verifies_beyond_the_servers_limit_are_told_to_come_back(
+    app: FastAPI, portal: BlockingPortal, sb: Syncbeat, pg_url: str, pg_url2: str
+) -> None:
+    """Each verify holds connections and threads until it is done: one more than the
+    server runs at once is answered 429 with Retry-After, and the others complete."""
+    synced(sb, pg_url, pg_url2)
+    slow = "SELECT * FROM src WHERE (SELECT pg_sleep(0.3)) IS NOT NULL"
+    for name in ("slow1", "slow2"):
+        sb.save_pipeline(
+            PipelineSpec(
+                name=name,
+                source_url=pg_url,
+                source_query=slow,
+                key=["id"],
+                dest_url=pg_url2,
+                dest_table="dst",
+            )
+        )
+    answers: dict[str, httpx.Response] = {}
+
+    def verify(name: str) -> None:
+        with make_client(app, portal, AUTH) as own:  # one client per thread
+            answers[name] = own.post(f"/pipelines/{name}/verify")
+
+    threads = [threading.Thread(target=verify, args=(n,)) for n in ("slow1", "slow2")]
+    for thread in threads:
+        thread.start()
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(0.3)%%'"
+    wait_for("two verifies comparing", lambda: scalar(pg_url, sleeping) >= 3, 30)
+    with make_client(app, portal, AUTH) as third:
+        refused = third.post("/pipelines/orders/verify")
+    for thread in threads:
+        thread.join(timeout=60)
+    assert_error(refused, 429, "verify_busy")
+    assert refused.headers["Retry-After"] == "10"
+    assert [answers[n].status_code for n in ("slow1", "slow2")] == [200, 200]
+    with make_client(app, portal, AUTH) as after:
+        assert after.post("/pipelines/orders/verify").status_code == 200

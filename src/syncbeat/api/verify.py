@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from syncbeat.api.auth import require_auth
 from syncbeat.api.deps import SyncbeatDep, reject_unknown_query
-from syncbeat.api.errors import AUTHED, responses
+from syncbeat.api.errors import AUTHED, ApiError, responses
 from syncbeat.api.pipelines import AllowlistDep, PipelineName
 from syncbeat.service.models import JobView
 from syncbeat.vocabulary import defaults
@@ -15,6 +17,10 @@ from syncbeat.vocabulary import defaults
 router = APIRouter(
     tags=["pipelines"], dependencies=[Depends(require_auth), Depends(reject_unknown_query)]
 )
+
+# Each verify holds two connections and two threads for as long as it compares: a token
+# holder may not start more at once than the server was sized for.
+_running = threading.BoundedSemaphore(defaults.API_VERIFIES_AT_ONCE)
 
 # A key as verify reports it: each value in one JSON-safe form whichever database held
 # it (numbers as int, the rest as text), a composite key as the list of its values.
@@ -55,16 +61,28 @@ class VerifyReport(BaseModel):
     seconds: float
 
 
-@router.post("/pipelines/{name}/verify", responses=responses(*AUTHED, 400, 404))
+@router.post("/pipelines/{name}/verify", responses=responses(*AUTHED, 400, 404, 429))
 def verify_pipeline(name: PipelineName, sb: SyncbeatDep, allowed: AllowlistDep) -> VerifyReport:
     """Compare the pipeline's destination with its source, by checksums the two
     databases compute over key ranges, down to the rows that differ; nothing is written.
     It answers when the comparison is done (a large table takes a while). 422 for a
     pipeline verify cannot compare (no key, a key the two databases order differently);
-    400 when a side cannot be read (the destination table missing, say)."""
+    400 when a side cannot be read (the destination table missing, say); 429 while
+    the server already runs as many verifies as it allows at once."""
     # A plain def: FastAPI runs it in its threadpool, so a long comparison blocks no
     # other request.
-    return VerifyReport.model_validate(sb.verify(name, allowed=allowed).to_json())
+    if not _running.acquire(blocking=False):
+        raise ApiError(
+            429,
+            "verify_busy",
+            f"{defaults.API_VERIFIES_AT_ONCE} verifies are running on this server already.",
+            hint="Try again when one has finished.",
+            headers={"Retry-After": "10"},
+        )
+    try:
+        return VerifyReport.model_validate(sb.verify(name, allowed=allowed).to_json())
+    finally:
+        _running.release()
 
 
 @router.post(

@@ -20,6 +20,7 @@ counted as such rather than as drift.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,8 @@ class Found:
     def add(self, key: Key) -> None:
         self.count += 1
         if len(self.keys) < defaults.VERIFY_KEYS_SHOWN:
-            shown = [normalise(v) for v in key]
+            # JSON-safe whatever the key's type (a MariaDB TIME's duration, say).
+            shown = [v if isinstance(v := normalise(k), int | str | None) else str(v) for k in key]
             self.keys.append(shown[0] if len(shown) == 1 else shown)
 
     def to_json(self) -> dict[str, Any]:
@@ -137,10 +139,12 @@ class Verifier:
         segment_rows: int = defaults.VERIFY_SEGMENT_ROWS,
         leaf_rows: int = defaults.VERIFY_LEAF_ROWS,
         fanout: int = defaults.VERIFY_FANOUT,
+        dense_rows: int = defaults.VERIFY_DENSE_ROWS,
         on_segment: Callable[[Report], None] = lambda report: None,
     ) -> None:
         self.sides, self.report = sides, Report()
         self.segment_rows, self.leaf_rows, self.fanout = segment_rows, leaf_rows, fanout
+        self.dense_rows = dense_rows
         self.on_segment = on_segment
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="syncbeat-verify")
         self.conns: dict[str, sa.Connection] = {}
@@ -208,19 +212,22 @@ class Verifier:
         # is cut where its own rows are.
         side = self.sides.source if src.rows >= dst.rows else self.sides.destination
         step = -(-max(src.rows, dst.rows) // self.fanout)
-        start = lo
+        cuts: list[Bound | None] = [lo]
         for _ in range(self.fanout - 1):
-            cut = side.probe(self.conns[side.role], start, hi, step - 1)
+            cut = side.probe(self.conns[side.role], cuts[-1], hi, step - 1)
             if cut is None:
                 break
-            yield from self._sub_range(start, cut, depth + 1)
-            start = cut
-        yield from self._sub_range(start, hi, depth + 1)
-
-    def _sub_range(self, lo: Bound | None, hi: Bound | None, depth: int) -> Iterator[Difference]:
-        src, dst = self._summaries(lo, hi)
-        if src != dst:
-            yield from self._bisect(lo, hi, src, dst, depth)
+            cuts.append(cut)
+        cuts.append(hi)
+        ranges = list(itertools.pairwise(cuts))
+        summaries = [(a, b, *self._summaries(a, b)) for a, b in ranges]
+        differing = [(a, b, left, right) for a, b, left, right in summaries if left != right]
+        if 2 * len(differing) > len(ranges) and max(src.rows, dst.rows) <= self.dense_rows:
+            # Most of it differs: its rows at once cost less than cutting it further.
+            yield from self._bisect(lo, hi, src, dst, MAX_DEPTH)
+            return
+        for a, b, left, right in differing:
+            yield from self._bisect(a, b, left, right, depth + 1)
 
     def _leaf(self, lo: Bound | None, hi: Bound | None) -> Difference | None:
         source, dest = self.sides.source, self.sides.destination

@@ -151,9 +151,18 @@ VERIFY_FANOUT = 16
 """Sub-ranges a differing range is split into: 16 levels out of a million rows in two
 steps below a segment."""
 
+VERIFY_DENSE_ROWS = 20_000
+"""A range at most this large, most of whose sub-ranges differ, is compared row by row
+at once: with damage everywhere (a destination half-loaded, a column rewritten), cutting
+it further costs more queries than its rows do. Memory: this many rows' texts."""
+
 VERIFY_KEYS_SHOWN = 100
 """Keys of each kind of difference that verify lists (it counts them all)."""
 
 REPAIR_SCAN_SECONDS = 2.0
 """How long one repair batch compares equal segments before it commits its checkpoint
 anyway: a pause, a cancel or a crash then costs at most this much comparing again."""
+
+API_VERIFIES_AT_ONCE = 2
+"""Verifies one API server runs at once (each holds two connections and two threads
+until it is done); one more is answered 429."""
