@@ -1,12 +1,15 @@
-"""Checksums of key ranges, each computed by the database that holds the rows.
+r"""Checksums of key ranges, each computed by the database that holds the rows.
 
 A range's summary is its row count and the sum of its rows' digests. A row's digest is
-the first 60 bits of the md5 of its canonical text (every column's
-:func:`syncbeat.connectors.canonical.text_of`, each length-prefixed so that no two rows
-run together), summed as a 28-bit and a 32-bit half so that every database adds them
-exactly (SQLite's integers stop at 2^63, and a double would round). A sum does not
-depend on row order, so each database scans a range the cheapest way; two ranges with
-the same count and sums hold the same rows but with a chance of 2^-60.
+the first 60 bits of the md5 of its canonical text: every column's
+:func:`syncbeat.connectors.canonical.text_of`, joined by commas; a text that may hold
+a comma is written ``<length>:<text>``, a plain one (a number, a date: no comma, no
+backslash) as it is, and NULL as ``\N``, so that no two rows run together and a costly
+text (a MariaDB decimal's trimmed zeros) is computed once per row. PostgreSQL
+and MariaDB sum the digests exactly (numeric, DECIMAL); SQLite, whose integers stop at
+2^63, through a registered aggregate. A sum does not depend on row order, so each
+database scans a range the cheapest way; two ranges with the same count and sum hold
+the same rows but with a chance of 2^-60.
 
 A range is ``(lo, hi]`` in key order, either end open: the ends are keys read from one
 side and bound on both (:class:`Bound`), each side comparing them the way it compares
@@ -29,15 +32,15 @@ from syncbeat.connectors.keys import FLOAT4, MYSQL, KeyColumn
 from syncbeat.vocabulary.checkpoint import Key
 
 SOURCE, DESTINATION = "source", "destination"
+BACKSLASH = "\\"
 
 
 @dataclass(frozen=True)
 class Summary:
-    """A range's row count and the two sums of its rows' digests."""
+    """A range's row count and the sum of its rows' digests."""
 
     rows: int
-    high: int
-    low: int
+    digests: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Side:
         texts: Sequence[sa.ColumnElement[str]],
         key_texts: Sequence[sa.ColumnElement[str]],
         *,
+        plain: Sequence[bool],
         same_engine: bool,
     ) -> None:
         self.role, self.engine, self.selectable = role, engine, selectable
@@ -101,8 +105,8 @@ class Side:
         self._foreign = [
             k if same_engine or k.carry == FLOAT4 else KeyColumn(k.name) for k in self.key_plan
         ]
-        high, low = _digest_halves(_row_text(self.texts, self.dialect), self.dialect)
-        self._sums = [sa.func.count(), sa.func.sum(high), sa.func.sum(low)]
+        row_text = _row_text(self.texts, plain, self.dialect)
+        self._sums = [sa.func.count(), _digest_sum(row_text, self.dialect)]
         # Boundaries not the row's own value (a MariaDB ENUM's number...), read beside it.
         self._hidden = [k.boundary(c) for k, c in zip(self.key_plan, self.key_cols, strict=True)]
 
@@ -124,9 +128,8 @@ class Side:
 
     def summary(self, conn: sa.Connection, lo: Bound | None, hi: Bound | None) -> Summary:
         query = sa.select(*self._sums).select_from(self.selectable).where(self.within(lo, hi))
-        row = conn.execute(query).one()
-        rows, high, low = row[0], row[1], row[2]
-        return Summary(int(rows), int(high or 0), int(low or 0))
+        rows, digests = conn.execute(query).one()
+        return Summary(int(rows), int(digests or 0))
 
     def probe(
         self, conn: sa.Connection, lo: Bound | None, hi: Bound | None, offset: int
@@ -186,50 +189,62 @@ class Side:
         ]
 
 
-def _length(text: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[int]:
-    # MariaDB's LENGTH counts bytes, SQLite has no CHAR_LENGTH: characters on each.
-    return sa.func.length(text) if dialect == "sqlite" else sa.func.char_length(text)
-
-
-def _row_text(texts: Sequence[sa.ColumnElement[str]], dialect: str) -> sa.ColumnElement[str]:
-    """The row's columns as one text: each one ``<length>:<text>``, a NULL ``~``."""
+def _row_text(
+    texts: Sequence[sa.ColumnElement[str]], plain: Sequence[bool], dialect: str
+) -> sa.ColumnElement[str]:
+    """The row's columns as one text (see the module)."""
     parts: list[sa.ColumnElement[str]] = []
-    for text in texts:
-        length = sa.cast(_length(text, dialect), sa.Text() if dialect not in MYSQL else sa.CHAR())
-        parts.append(sa.func.coalesce(length + sa.literal(":") + text, sa.literal("~")))
+    for text, simple in zip(texts, plain, strict=True):
+        if not simple:
+            # Characters, on each engine (MariaDB's LENGTH counts bytes, SQLite has no
+            # CHAR_LENGTH); the text is then mentioned twice, which costs little: it is
+            # the column itself, or nearly.
+            length = sa.func.length(text) if dialect == "sqlite" else sa.func.char_length(text)
+            text = (
+                sa.cast(length, sa.Text() if dialect not in MYSQL else sa.CHAR()) + _lit(":") + text
+            )
+        parts.append(sa.func.coalesce(text, _lit(BACKSLASH + "N")))
     joined = parts[0]
     for part in parts[1:]:
-        joined = joined + sa.literal(",") + part
+        joined = joined + _lit(",") + part
     return joined
 
 
-def _digest_halves(
-    text: sa.ColumnElement[str], dialect: str
-) -> tuple[sa.ColumnElement[int], sa.ColumnElement[int]]:
-    """The first 28 and the next 32 bits of the text's md5, as integers."""
+def _lit(text: str) -> sa.ColumnElement[str]:
+    """A constant as a bound parameter: the driver quotes it, so a backslash means the
+    same under MariaDB's default mode, NO_BACKSLASH_ESCAPES and PostgreSQL's standard
+    strings."""
+    return sa.literal(text, sa.Text())
+
+
+def _digest_sum(text: sa.ColumnElement[str], dialect: str) -> sa.ColumnElement[Any]:
+    """The sum of the rows' digests: the first 60 bits of each row text's md5."""
     if dialect == "sqlite":
-        return sa.func.syncbeat_digest_high(text), sa.func.syncbeat_digest_low(text)
-    md5 = sa.func.md5(text)
+        return sa.func.syncbeat_digest_sum(text)
+    first = sa.func.substring(sa.func.md5(text), 1, 15)
     if dialect in MYSQL:
-        unsigned = mysql.INTEGER(unsigned=True)
-        return (
-            sa.cast(sa.func.conv(sa.func.substring(md5, 1, 7), 16, 10), unsigned),
-            sa.cast(sa.func.conv(sa.func.substring(md5, 8, 8), 16, 10), unsigned),
-        )
-    x = sa.literal("x")
-    return (
-        sa.cast(sa.cast(x + sa.func.substr(md5, 1, 7), postgresql.BIT(28)), sa.Integer()),
-        sa.cast(sa.cast(x + sa.func.substr(md5, 8, 8), postgresql.BIT(32)), sa.BigInteger()),
-    )
+        return sa.func.sum(sa.cast(sa.func.conv(first, 16, 10), mysql.INTEGER(unsigned=True)))
+    hexed = sa.cast(sa.literal("x") + first, postgresql.BIT(60))
+    return sa.func.sum(sa.cast(hexed, sa.BigInteger()))
 
 
-def digest_high(text: str | None) -> int | None:
-    """SQLite's ``syncbeat_digest_high``: what PostgreSQL and MariaDB compute in SQL."""
-    return None if text is None else int(hashlib.md5(text.encode()).hexdigest()[:7], 16)  # noqa: S324 (a checksum, not a secret)
+def digest(text: str) -> int:
+    """A row text's digest, as PostgreSQL and MariaDB compute it in SQL."""
+    return int(hashlib.md5(text.encode()).hexdigest()[:15], 16)  # noqa: S324 (a checksum, not a secret)
 
 
-def digest_low(text: str | None) -> int | None:
-    return None if text is None else int(hashlib.md5(text.encode()).hexdigest()[7:15], 16)  # noqa: S324 (a checksum, not a secret)
+class _DigestSum:
+    """SQLite's ``syncbeat_digest_sum``: the exact sum, as text (it passes 2^63)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def step(self, text: str | None) -> None:
+        if text is not None:
+            self.total += digest(text)
+
+    def finalize(self) -> str:
+        return str(self.total)
 
 
 def install(engine: sa.Engine) -> None:
@@ -238,7 +253,6 @@ def install(engine: sa.Engine) -> None:
         return
 
     def register(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.create_function("syncbeat_digest_high", 1, digest_high, deterministic=True)
-        dbapi_connection.create_function("syncbeat_digest_low", 1, digest_low, deterministic=True)
+        dbapi_connection.create_aggregate("syncbeat_digest_sum", 1, _DigestSum)
 
     sa.event.listen(engine, "connect", register)

@@ -194,6 +194,10 @@ def _side(
         to_other,
         [texts[n] for n in columns],
         [texts[k] for k in key],
+        plain=[
+            canonical.plain(own[n], dialect, other=other[n], other_dialect=other_dialect)
+            for n in columns
+        ],
         same_engine=_same_engine(dialect, other_dialect),
     )
 
