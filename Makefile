@@ -43,3 +43,10 @@ chaos: $(VENV)/.installed
 .PHONY: bench
 bench: $(VENV)/.bench-installed
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# `make bench-verify`: verify and repair timed beside the sync they check, in one run
+# (benchmarks/verify_bench.py; VERIFY_ARGS="--rows 100000 --reps 1" for a quick look).
+VERIFY_ARGS ?=
+.PHONY: bench-verify
+bench-verify: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/verify_bench.py $(VERIFY_ARGS)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from syncbeat import Syncbeat
 from syncbeat.connectors import canonical, engines, typemap
+from syncbeat.connectors.canonical import sqlite
 from tests.integration.test_type_fidelity import (
     PAIRS,
     URL_FIXTURES,
@@ -260,7 +261,7 @@ def test_sqlite_functions_keep_null_apart_from_empty_text(sqlite_url: str) -> No
     engine = _open(sqlite_url)
     try:
         with engine.connect() as conn:
-            for name, (arity, _) in canonical.SQLITE_FUNCTIONS.items():
+            for name, (arity, _) in sqlite.SQLITE_FUNCTIONS.items():
                 extra = ", NULL, 0" if arity == 3 else ""
                 row = conn.exec_driver_sql(f"SELECT {name}(NULL{extra}), {name}(''{extra})").one()
                 assert tuple(row) == (None, ""), name

@@ -52,7 +52,11 @@ class RepairMover(Mover):
             self.sides.dispose()
 
     def summary(self) -> str:
-        return f"repaired: {self.copied:,} rows copied again, {self.deleted:,} deleted"
+        fetched = self.verifier.report.rows_fetched if self.verifier else 0
+        return (
+            f"repaired: {self.copied:,} rows copied again, {self.deleted:,} deleted "
+            f"({fetched:,} rows fetched to find them; the rest compared by checksums)"
+        )
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         assert self.sides is not None and self.verifier is not None
