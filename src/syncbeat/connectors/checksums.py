@@ -131,6 +131,57 @@ class Side:
         rows, digests = conn.execute(query).one()
         return Summary(int(rows), int(digests or 0))
 
+    def summaries(
+        self, conn: sa.Connection, lo: Bound | None, cuts: Sequence[Bound], hi: Bound | None
+    ) -> list[Summary]:
+        """The summaries of ``(lo, cuts[0]], (cuts[0], cuts[1]], ..., (cuts[-1], hi]`` in one
+        scan of ``(lo, hi]``: each row is counted in the part its key falls in."""
+        part = sa.case(
+            *(
+                (paging.at_most(self.key_cols, c.on(self.role), self.dialect, self._plan(c)), i)
+                for i, c in enumerate(cuts)
+            ),
+            else_=len(cuts),
+        ).label("_syncbeat_part")
+        query = (
+            sa.select(part, *self._sums)
+            .select_from(self.selectable)
+            .where(self.within(lo, hi))
+            .group_by(part)
+        )
+        found = {int(p): Summary(int(n), int(d or 0)) for p, n, d in conn.execute(query)}
+        return [found.get(i, Summary(0, 0)) for i in range(len(cuts) + 1)]
+
+    def cuts(
+        self, conn: sa.Connection, lo: Bound | None, hi: Bound | None, step: int, most: int
+    ) -> list[Bound]:
+        """Every ``step``-th key of ``(lo, hi]``, at most ``most`` of them, in one query
+        (row_number over the key, which the key's index serves)."""
+        hidden = [h.label(f"_syncbeat_key{i}") for i, h in enumerate(self._hidden) if h is not None]
+        reads = [r.label(f"_syncbeat_read{i}") for i, r in enumerate(self.key_reads)]
+        number = sa.func.row_number().over(order_by=self.key_cols).label("_syncbeat_n")
+        ranked = (
+            sa.select(*reads, *hidden, number)
+            .select_from(self.selectable)
+            .where(self.within(lo, hi))
+            .subquery("ranked")
+        )
+        n = ranked.c._syncbeat_n
+        query = (
+            sa.select(*(c for c in ranked.c if c.name != "_syncbeat_n"))
+            .where(n % step == 0, n <= step * most)
+            .order_by(n)
+        )
+        return [self._bound_of_row(tuple(row)) for row in conn.execute(query)]
+
+    def _bound_of_row(self, row: tuple[Any, ...]) -> Bound:
+        read = tuple(row[: len(self.key_reads)])
+        extra = iter(row[len(self.key_reads) :])
+        own = tuple(
+            v if h is None else next(extra) for v, h in zip(read, self._hidden, strict=True)
+        )
+        return self._both(own, read)
+
     def probe(
         self, conn: sa.Connection, lo: Bound | None, hi: Bound | None, offset: int
     ) -> Bound | None:
@@ -146,14 +197,7 @@ class Side:
             .limit(1)
         )
         row = conn.execute(query).first()
-        if row is None:
-            return None
-        read = tuple(row[: len(self.key_reads)])
-        extra = iter(row[len(self.key_reads) :])
-        own = tuple(
-            v if h is None else next(extra) for v, h in zip(read, self._hidden, strict=True)
-        )
-        return self._both(own, read)
+        return None if row is None else self._bound_of_row(tuple(row))
 
     def bound_of(self, key: Key) -> Bound:
         """A boundary of this side's (a checkpoint's) as both sides bind it. Where it is

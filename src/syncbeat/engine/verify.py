@@ -212,22 +212,21 @@ class Verifier:
         # is cut where its own rows are.
         side = self.sides.source if src.rows >= dst.rows else self.sides.destination
         step = -(-max(src.rows, dst.rows) // self.fanout)
-        cuts: list[Bound | None] = [lo]
-        for _ in range(self.fanout - 1):
-            cut = side.probe(self.conns[side.role], cuts[-1], hi, step - 1)
-            if cut is None:
-                break
-            cuts.append(cut)
-        cuts.append(hi)
-        ranges = list(itertools.pairwise(cuts))
-        summaries = [(a, b, *self._summaries(a, b)) for a, b in ranges]
-        differing = [(a, b, left, right) for a, b, left, right in summaries if left != right]
+        cuts = side.cuts(self.conns[side.role], lo, hi, step, self.fanout - 1)
+        bounds: list[Bound | None] = [lo, *cuts, hi]
+        ranges = list(itertools.pairwise(bounds))
+        source, dest = self.sides.source, self.sides.destination
+        mine = self._pool.submit(source.summaries, self.conns[source.role], lo, cuts, hi)
+        theirs = self._pool.submit(dest.summaries, self.conns[dest.role], lo, cuts, hi)
+        self.report.ranges += len(ranges)
+        pairs = zip(ranges, mine.result(), theirs.result(), strict=True)
+        differing = [(a, b, one, two) for (a, b), one, two in pairs if one != two]
         if 2 * len(differing) > len(ranges) and max(src.rows, dst.rows) <= self.dense_rows:
             # Most of it differs: its rows at once cost less than cutting it further.
             yield from self._bisect(lo, hi, src, dst, MAX_DEPTH)
             return
-        for a, b, left, right in differing:
-            yield from self._bisect(a, b, left, right, depth + 1)
+        for a, b, one, two in differing:
+            yield from self._bisect(a, b, one, two, depth + 1)
 
     def _leaf(self, lo: Bound | None, hi: Bound | None) -> Difference | None:
         source, dest = self.sides.source, self.sides.destination
