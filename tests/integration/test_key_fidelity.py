@@ -16,15 +16,7 @@ import pytest
 
 from tests.integration.key_matrix import KEYS, PG_TYPES, KeyType, canonical
 from tests.integration.test_key_order import sync
-from tests.integration.test_type_fidelity import PAIRS, URL_FIXTURES, _engine, _kind
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> tuple[str, str, str, str]:
-    src, dst = request.param
-    src_url = request.getfixturevalue(URL_FIXTURES[src][0])
-    dst_url = request.getfixturevalue(URL_FIXTURES[dst][1 if dst == src else 0])
-    return src, dst, src_url, dst_url
+from tests.integration.test_type_fidelity import PAIRS, _engine, _kind
 
 
 def make_key_table(url: str, key_type: KeyType) -> str:

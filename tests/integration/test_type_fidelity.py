@@ -179,14 +179,6 @@ SESSION_ZONE = {
 }
 
 
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> tuple[str, str, str, str]:
-    src, dst = request.param
-    src_url = request.getfixturevalue(URL_FIXTURES[src][0])
-    dst_url = request.getfixturevalue(URL_FIXTURES[dst][1 if dst == src else 0])
-    return src, dst, src_url, dst_url
-
-
 def expected_refusals(
     src: str, dst: str, source: dict[int, dict[str, Any]]
 ) -> list[tuple[int, str, Any]]:

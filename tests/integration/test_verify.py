@@ -14,19 +14,11 @@ import pytest
 from syncbeat import PipelineSpec, Syncbeat
 from syncbeat.engine.sides import open_sides
 from syncbeat.engine.verify import Report, Verifier
-from tests.integration.test_type_fidelity import PAIRS, URL_FIXTURES, _kind
+from tests.integration.test_type_fidelity import PAIRS, _kind
 from tests.support import sql
 
 ROWS = 1200
 GROUPS = ("A", "a", "b")  # text key values whose order is the same by code point everywhere
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> tuple[str, str, str, str]:
-    src, dst = request.param
-    src_url = request.getfixturevalue(URL_FIXTURES[src][0])
-    dst_url = request.getfixturevalue(URL_FIXTURES[dst][1 if dst == src else 0])
-    return src, dst, src_url, dst_url
 
 
 DDL = {

@@ -20,7 +20,7 @@ from syncbeat.vocabulary.errors import ConfigError, DestinationError
 from tests.integration.key_matrix import KEYS
 from tests.integration.test_key_fidelity import make_key_table
 from tests.integration.test_key_order import sync
-from tests.integration.test_type_fidelity import PAIRS, URL_FIXTURES
+from tests.integration.test_type_fidelity import PAIRS
 from tests.support import sql
 
 # A key type may be refused only across engines (a SQLite source's dates and times
@@ -32,14 +32,6 @@ REFUSALS = (
     "text under",
     "text in the other",
 )
-
-
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> tuple[str, str, str, str]:
-    src, dst = request.param
-    src_url = request.getfixturevalue(URL_FIXTURES[src][0])
-    dst_url = request.getfixturevalue(URL_FIXTURES[dst][1 if dst == src else 0])
-    return src, dst, src_url, dst_url
 
 
 def small_verify(sb: Syncbeat, name: str) -> Report:
