@@ -16,7 +16,7 @@ from tests.support.cli import fails, run_cli, spawn
 from tests.support.polling import wait_for
 from tests.support.tables import make_source
 
-ROWS = 60_000
+ROWS = 45_000
 STATE = "_syncbeat_state"
 
 
