@@ -122,6 +122,8 @@ def test_a_killed_repair_is_consistent_with_its_checkpoint_and_resumes_from_it(
         assert job.status == "completed" and job.rows_done == differing
     finally:
         sb.close()
+    shown = run_cli("job", "show", str(job.id), store=store_url)
+    assert "repair of pipeline r" in shown.stdout and "rows copied again" in shown.stdout
 
 
 def test_sync_with_repair_ends_equal_and_verify_refuses_a_keyless_pipeline(

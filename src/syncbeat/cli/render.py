@@ -189,6 +189,10 @@ def jobs_table(jobs: Sequence[JobView]) -> None:
     out.print(table)
 
 
+def _kind_shown(kind: str) -> str:
+    return "full sync" if kind == "full" else kind
+
+
 def job_detail(job: JobView) -> None:
     pct = "" if job.percent is None else f" ({job.percent:.1f}%)"
     total = "?" if job.rows_total is None else f"{job.rows_total:,}"
@@ -198,7 +202,7 @@ def job_detail(job: JobView) -> None:
     if job.requested:
         state.append(f" — {job.requested} requested")
     lines: list[tuple[str, str | Text]] = [
-        ("job", f"{job.id} ({job.kind} sync of pipeline {job.pipeline})"),
+        ("job", f"{job.id} ({_kind_shown(job.kind)} of pipeline {job.pipeline})"),
         ("status", state),
         ("source", job.source),
         ("destination", job.destination),
