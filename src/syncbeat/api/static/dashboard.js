@@ -332,6 +332,20 @@
       return error ? [error.message, error.hint].filter(Boolean).join(" ") : `HTTP ${response.status}`;
     }
 
+    // A POST with this page's session cookie (the server tells it by its origin); a
+    // signed-out session reloads the page into the sign-in form. Returns the response
+    // and its JSON body (null when it has none).
+    async function post(path) {
+      const response = await fetch(path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.status === 401) window.location.reload();
+      const body = await response.json().catch(() => null);
+      return { response, body };
+    }
+
     // One request at a time; a refusal (409: the job moved on meanwhile) is shown as the
     // API words it, with its hint.
     async function act(action) {
@@ -339,13 +353,7 @@
       notice.hidden = true;
       for (const button of buttons) button.disabled = true;
       try {
-        const response = await fetch(`/jobs/${jobId}/${action}`, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { Accept: "application/json" },
-        });
-        if (response.status === 401) window.location.reload();
-        const body = await response.json().catch(() => null);
+        const { response, body } = await post(`/jobs/${jobId}/${action}`);
         if (response.ok && body) {
           lastJob = body;
         } else {
@@ -365,9 +373,8 @@
       button.addEventListener("click", () => act(button.dataset.action));
     }
 
-    // Verify: the same kind of request as the buttons above (the session cookie, sent by
-    // this page, which the server tells by its origin), answered once the comparison is
-    // done, however long that takes.
+    // Verify: a POST like the buttons above, answered once the comparison is done,
+    // however long that takes.
     const verifyButton = document.getElementById("verify");
     const verifyCard = document.getElementById("verify-card");
 
@@ -406,13 +413,7 @@
       notice.hidden = true;
       const pipeline = verifyButton.dataset.pipeline;
       try {
-        const response = await fetch(`/pipelines/${encodeURIComponent(pipeline)}/verify`, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { Accept: "application/json" },
-        });
-        if (response.status === 401) window.location.reload();
-        const body = await response.json().catch(() => null);
+        const { response, body } = await post(`/pipelines/${encodeURIComponent(pipeline)}/verify`);
         if (response.ok && body) {
           showReport(body);
         } else {
