@@ -92,3 +92,18 @@ def test_a_traceback_logged_for_an_internal_error_is_redacted(
     assert "ValueError" in logged and "test_engine_echoes.py" in logged
     assert SECRET not in logged
     assert '"${SYNCBEAT_SECRET_DB}"' in logged
+
+
+def test_verify_does_not_echo_a_variable_either(pg_url: str, store_url: str) -> None:
+    """Verify's errors go to the person (and the API caller) directly, not through a
+    job's events: they are redacted the same way."""
+    source = _echoed(pg_url, "OPERATORS_VAR", "user")
+    saved = run_cli(
+        "pipeline", "add", "v", "--from", source, "--table", "items", "--to", pg_url,
+        store=store_url,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    result = run_cli("verify", "v", store=store_url, env=ENV)
+    text = result.stdout + result.stderr
+    assert result.returncode == 3, text
+    assert SECRET not in text and "${OPERATORS_VAR}" in text, text

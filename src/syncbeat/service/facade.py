@@ -12,6 +12,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from syncbeat.connectors import allowlist, engines
+from syncbeat.connectors.failures import classify
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome, run_claimed
 from syncbeat.engine.sides import open_sides
@@ -20,12 +21,23 @@ from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
 from syncbeat.service.worker import Worker, WorkerSettings
 from syncbeat.store import Store, catalog, protocol, queries
 from syncbeat.store.owners import Owner
-from syncbeat.vocabulary import defaults
-from syncbeat.vocabulary.errors import InvalidTransition, JobBusy, PipelineNotFound
+from syncbeat.vocabulary import defaults, urls
+from syncbeat.vocabulary.errors import InvalidTransition, JobBusy, PipelineNotFound, SyncbeatError
 from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
 from syncbeat.vocabulary.status import FAILED, PAUSED, QUEUED, RUNNING, JobKind, Request
 
 log = logging.getLogger(__name__)
+
+
+def _redacted(exc: SyncbeatError, spec: PipelineSpec) -> SyncbeatError:
+    """``exc`` with every ``${VAR}`` value of the spec's URLs put back as ``${VAR}``: a
+    server repeats what the URL told it ('role "…" does not exist'), and verify's errors
+    go to the person or the API caller, not through a job's redacted events."""
+    written = (spec.source_url, spec.dest_url)
+    exc.message = urls.redact(written, exc.message)
+    exc.hint = exc.hint and urls.redact(written, exc.hint)
+    exc.args = (exc.message,)
+    return exc
 
 
 def store_url(url: str | None = None) -> str:
@@ -306,11 +318,16 @@ class Syncbeat:
             (allowed or allowlist.Allowlist.configured()).check_pipeline(
                 spec.source_url, spec.dest_url
             )
-        sides = open_sides(spec)
         try:
-            return verify(sides, on_segment or (lambda report: None))
-        finally:
-            sides.dispose()
+            sides = open_sides(spec)
+            try:
+                return verify(sides, on_segment or (lambda report: None))
+            finally:
+                sides.dispose()
+        except sa.exc.DBAPIError as exc:  # a range's checksums, once both sides were open
+            raise _redacted(classify(exc, f"verifying pipeline {name}"), spec) from None
+        except SyncbeatError as exc:
+            raise _redacted(exc, spec) from None
 
     def repair(self, name: str) -> JobView:
         """Queue a repair of the pipeline (see :mod:`syncbeat.engine.repair`): a job
