@@ -9,6 +9,7 @@ import traceback
 from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
 from syncbeat.cli.app import app, settings
 from syncbeat.cli.foreground import HardStop
+from syncbeat.cli.verify import UNVERIFIED, Unverified
 from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
 
 __all__ = ["app", "main"]
@@ -27,7 +28,9 @@ def main() -> None:
         render.err.print(f"[red]error:[/red] {render.escape(exc.message)}")
         if exc.hint:
             render.err.print(f"  [bold]hint:[/bold] {render.escape(exc.hint)}")
-        sys.exit(2 if isinstance(exc, ConfigError) else getattr(exc, "exit_status", 1))
+        sys.exit(
+            2 if isinstance(exc, ConfigError) else UNVERIFIED if isinstance(exc, Unverified) else 1
+        )
     except HardStop:
         render.err.print(
             "Aborted. Every committed batch is kept: run the same command again to resume."

@@ -20,9 +20,7 @@ EQUAL, DIFFERENT, UNVERIFIED = 0, 1, 3
 
 class Unverified(SyncbeatError):
     """Verify could not compare (a database it could not read): nothing was decided,
-    which a script must not take for "different" (exit status 3, not 1)."""
-
-    exit_status = UNVERIFIED
+    which a script must not take for "different" (exit status UNVERIFIED, not 1)."""
 
 
 def run_verify(sb: Syncbeat, name: str, *, quiet: bool = False) -> Report:

@@ -21,10 +21,10 @@ from sqlalchemy.dialects import mysql
 
 from syncbeat.connectors import canonical, checksums, conversions, engines, keys, typemap
 from syncbeat.connectors.checksums import DESTINATION, SOURCE, Side
+from syncbeat.connectors.destinations.collations import sql_name
 from syncbeat.connectors.failures import classify
 from syncbeat.connectors.keys import MYSQL, Collation
 from syncbeat.connectors.sources import SqlSource
-from syncbeat.connectors.sources.sql import pg_regclass
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.errors import ConfigError, DestinationError
 from syncbeat.vocabulary.pipeline import PipelineSpec
@@ -97,14 +97,7 @@ def _reflect_destination(engine: sa.Engine, name: str) -> tuple[sa.Table, dict[s
                     hint="Sync the pipeline first (syncbeat sync NAME), then verify it.",
                 )
             reflected = typemap.reflect(conn, table, schema or None)
-            if dialect == "postgresql":
-                where = pg_regclass(name)
-            elif dialect == "sqlite":
-                where = name
-            else:
-                quote = conn.dialect.identifier_preparer.quote
-                where = ".".join(quote(p) for p in (schema, table) if p)
-            found = keys.collations(conn, dialect, where)
+            found = keys.collations(conn, dialect, sql_name(conn, dialect, name))
             if dialect == "postgresql":
                 found = _pg_default_named(conn, found)
     except sa.exc.DBAPIError as exc:

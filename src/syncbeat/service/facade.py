@@ -142,19 +142,17 @@ class Syncbeat:
 
     def _enqueue(self, pipeline: str, spec: PipelineSpec, kind: JobKind) -> JobView:
         existing = self.open_job(pipeline)
-        if existing is not None and (other := self.job(existing, events=0)).kind != kind:
+        job = self.job(existing, events=0) if existing is not None else None
+        if job is not None and job.kind != kind:
             # A repair and a sync both write the destination: one at a time.
             raise InvalidTransition(
-                f"Pipeline {pipeline!r} has an unfinished {other.kind} job {existing} "
-                f"({other.status}); a {kind} job waits until it ends.",
-                hint=f"Let it finish (syncbeat job show {existing}), or cancel it "
-                f"(syncbeat job cancel {existing}).",
+                f"Pipeline {pipeline!r} has an unfinished {job.kind} job {job.id} "
+                f"({job.status}); a {kind} job waits until it ends.",
+                hint=f"Let it finish (syncbeat job show {job.id}), or cancel it "
+                f"(syncbeat job cancel {job.id}).",
             )
-        if existing is not None and self._same_target(existing, spec):
-            job = self.job(existing, events=0)
-            if job.status in (PAUSED, FAILED):
-                return self.resume(existing)
-            return job
+        if job is not None and self._same_target(job.id, spec):
+            return self.resume(job.id) if job.status in (PAUSED, FAILED) else job
         with self.store.begin() as conn:
             stored = spec.stored().model_dump()
             job_id = protocol.enqueue(conn, pipeline, stored, spec.max_attempts, kind)

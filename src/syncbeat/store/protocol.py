@@ -41,8 +41,10 @@ from syncbeat.vocabulary.status import (
     run_end,
 )
 
-
 # -- queueing ---------------------------------------------------------------------------
+_KIND_SAID = {JobKind.FULL: "full sync", JobKind.REPAIR: "repair"}
+
+
 def enqueue(
     conn: sa.Connection, pipeline: str, spec: dict[str, Any], max_attempts: int, kind: JobKind
 ) -> int:
@@ -55,7 +57,7 @@ def enqueue(
         .values(max_attempts=max_attempts, created_at=now, updated_at=now)
         .returning(jobs.c.id)
     ).scalar_one()
-    events.record(conn, job_id, events.CREATED, f"{kind.replace('full', 'full sync')} queued")
+    events.record(conn, job_id, events.CREATED, f"{_KIND_SAID[kind]} queued")
     return job_id
 
 

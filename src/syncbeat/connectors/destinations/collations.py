@@ -34,11 +34,11 @@ def check_key_columns(
 
     ``table`` is the destination's name as written (``schema.table`` or ``table``)."""
     if dialect in MYSQL:
-        _refuse_fixed_binary(conn, table, _sql_name(conn, dialect, table), key_columns)
+        _refuse_fixed_binary(conn, table, sql_name(conn, dialect, table), key_columns)
     texts = [c.name for c in key_columns if isinstance(c.type, sa.String | sa.Enum)]
     if not texts:
         return
-    held = collations(conn, dialect, _sql_name(conn, dialect, table))
+    held = collations(conn, dialect, sql_name(conn, dialect, table))
     same_kind = src_dialect == dialect or {src_dialect, dialect} <= set(MYSQL)
     for name in texts:
         here, there = held.get(name), src_collations.get(name)
@@ -103,7 +103,8 @@ def _hint(dialect: str, table: str, column: str, here: Collation) -> str:
     )
 
 
-def _sql_name(conn: sa.Connection, dialect: str, table: str) -> str:
+def sql_name(conn: sa.Connection, dialect: str, table: str) -> str:
+    """A table's name (``schema.table`` or ``table``) as keys.collations reads it here."""
     if dialect == "postgresql":
         return pg_regclass(table)
     if dialect == "sqlite":

@@ -280,7 +280,7 @@ class SqlSource:
             return None
 
     @functools.cached_property
-    def _exact_columns(self) -> list[sa.ColumnElement[Any]]:
+    def exact_columns(self) -> list[sa.ColumnElement[Any]]:
         """Each column as selected so that its value arrives exactly (JSON as its
         text...): fixed once the source is open, so built once, not per batch."""
         return [typemap.read_expression(c, self.dialect) for c in self.selectable.c]
@@ -288,7 +288,7 @@ class SqlSource:
     def read(self, conn: sa.Connection, last: Key | None, batch_size: int) -> paging.Page:
         """The next batch after ``last`` (or after ``last[0]`` rows without a key)."""
         faults.strike(Point.SOURCE_READ)  # tests only: a no-op unless SYNCBEAT_FAULTS is set
-        exact = self._exact_columns
+        exact = self.exact_columns
         if not self.key:
             offset = int(last[0]) if last else 0
             page = paging.offset_query(self.selectable, offset, batch_size)
