@@ -144,3 +144,38 @@ def test_sync_with_repair_ends_equal_and_verify_refuses_a_keyless_pipeline(
     assert saved.returncode == 0, saved.stderr
     fails(run_cli("verify", "nokey", store=store_url), 2, "has no key", "--key")
     fails(run_cli("verify", "nope", store=store_url), 2, "no pipeline named 'nope'")
+
+
+def test_a_repair_whose_connections_are_cut_tries_again_and_ends_equal(
+    store_url: str, pg_url: str, pg_url2: str
+) -> None:
+    """An administrator (or a failover) cuts every connection of the source's database
+    mid-repair: the batch is tried again on new connections, not failed."""
+    synced(store_url, pg_url, pg_url2)
+    damage(pg_url2)
+    sql.execute(
+        pg_url2,
+        "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_sleep(0.4); RETURN NULL; END $$",
+        "CREATE TRIGGER slow AFTER INSERT OR UPDATE OR DELETE ON dst"
+        " FOR EACH STATEMENT EXECUTE FUNCTION slow()",
+    )
+    process = spawn(
+        "repair", "r", store=store_url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+    def committed() -> int:
+        assert process.poll() is None, "the repair ended before its connections were cut"
+        found = sql.query(pg_url2, f"SELECT batch_index FROM {STATE} WHERE status = 'running'")
+        return found[0][0] if found and found[0][0] >= 1 else 0
+
+    wait_for("a repair batch committed", committed, 60)
+    source_db = pg_url.rsplit("/", 1)[1]
+    sql.execute(
+        pg_url2,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = '{source_db}' AND pid <> pg_backend_pid()",
+    )
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert rows(pg_url2, "dst") == rows(pg_url, "src")

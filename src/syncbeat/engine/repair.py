@@ -19,7 +19,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncbeat.connectors import typemap
 from syncbeat.connectors.failures import classify
 from syncbeat.engine.movers import Moved, Mover
 from syncbeat.engine.sides import Sides
@@ -36,6 +35,7 @@ class RepairMover(Mover):
 
     def prepare(self) -> None:
         self.copied = self.deleted = 0
+        self.lost = False
         self.sides: Sides | None = None
         self.verifier: Verifier | None = None
 
@@ -66,6 +66,9 @@ class RepairMover(Mover):
         delete: list[Key] = []
         give_up_at = time.monotonic() + defaults.REPAIR_SCAN_SECONDS
         try:
+            if self.lost:  # the last try lost a connection: this one gets new ones
+                self.verifier.reconnect()
+                self.lost = False
             while True:
                 hi = source.probe(
                     self.verifier.conns[source.role], lo, None, self.verifier.segment_rows - 1
@@ -77,7 +80,8 @@ class RepairMover(Mover):
                     break
                 lo = hi
         except sa.exc.DBAPIError as exc:
-            raise classify(exc, f"comparing with the source {urls.mask(self.source.url)}") from None
+            self.lost = True
+            raise classify(exc, "comparing the source with the destination") from None
         last = hi.source if hi is not None else (before.last_key or ())
         after = before.advance(last, len(copy) + len(delete), retries)
         self.before_write()
@@ -100,9 +104,8 @@ class RepairMover(Mover):
         if not difference.copy:
             return []
         reader, side = self.sides.reader, self.sides.source
-        exact = [typemap.read_expression(c, reader.dialect) for c in reader.selectable.c]
         query = (
-            sa.select(*exact)
+            sa.select(*reader.exact_columns)
             .select_from(reader.selectable)
             .where(side.within(difference.lo, difference.hi))
         )

@@ -56,13 +56,28 @@ class Found:
 
 @dataclass
 class Difference:
-    """A leaf range's differences: the keys to copy again (missing or changed, as the
-    source reads them) and the keys to delete (extra, as the destination reads them)."""
+    """A leaf range's differences, by key: rows the destination lacks (missing) or
+    holds otherwise (changed, with the columns), as the source reads their keys, and
+    rows only the destination holds (extra), as it reads them."""
 
     lo: Bound | None
     hi: Bound | None
-    copy: list[Key] = field(default_factory=list)
-    delete: list[Key] = field(default_factory=list)
+    missing: list[Key] = field(default_factory=list)
+    changed: list[tuple[Key, list[str]]] = field(default_factory=list)
+    extra: list[Key] = field(default_factory=list)
+
+    @property
+    def copy(self) -> list[Key]:
+        """The keys a repair copies again."""
+        return self.missing + [key for key, _ in self.changed]
+
+    @property
+    def delete(self) -> list[Key]:
+        """The keys a repair deletes."""
+        return self.extra
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.changed or self.extra)
 
 
 @dataclass
@@ -150,9 +165,18 @@ class Verifier:
         self.conns: dict[str, sa.Connection] = {}
 
     def __enter__(self) -> Verifier:
-        for side in (self.sides.source, self.sides.destination):
-            self.conns[side.role] = side.engine.connect()
+        self.reconnect()
         return self
+
+    def reconnect(self) -> None:
+        """A fresh connection to each side: at the start, and after one was lost (a
+        server restarted, an administrator cut it), for a repair that tries again."""
+        for conn in self.conns.values():
+            conn.invalidate()  # a lost connection cannot be closed politely
+            conn.close()
+        self.conns = {
+            side.role: side.engine.connect() for side in (self.sides.source, self.sides.destination)
+        }
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True)
@@ -234,13 +258,13 @@ class Verifier:
         right = self._pool.submit(dest.rows, self.conns[dest.role], lo, hi)
         theirs, ours = left.result(), right.result()
         self.report.rows_fetched += len(theirs) + len(ours)
-        difference = _match(lo, hi, theirs, ours)
-        if difference is None:
+        difference = _match(lo, hi, theirs, ours, self.sides.columns)
+        if not difference:
             return None
         if not self._still_differs(lo, hi):  # it changed while we looked
             self.report.changed_during_verify += len(difference.copy) + len(difference.delete)
             return None
-        self._count(difference, theirs, ours)
+        self._count(difference)
         return difference
 
     def _still_differs(self, lo: Bound | None, hi: Bound | None) -> bool:
@@ -248,22 +272,16 @@ class Verifier:
         source, dest = self._summaries(lo, hi)
         return source != dest
 
-    def _count(self, difference: Difference, theirs: list[RowTexts], ours: list[RowTexts]) -> None:
-        report, columns = self.report, self.sides.columns
-        by_key = {row.key_texts: row for row in ours}
-        for row in theirs:
-            other = by_key.get(row.key_texts)
-            if other is None:
-                report.missing.add(row.key)
-            elif other.texts != row.texts:
-                report.changed.add(row.key)
-                for name, a, b in zip(columns, row.texts, other.texts, strict=True):
-                    if a != b:
-                        report.changed_columns[name] = report.changed_columns.get(name, 0) + 1
-        mine = {row.key_texts for row in theirs}
-        for row in ours:
-            if row.key_texts not in mine:
-                report.extra.add(row.key)
+    def _count(self, difference: Difference) -> None:
+        report = self.report
+        for key in difference.missing:
+            report.missing.add(key)
+        for key, columns in difference.changed:
+            report.changed.add(key)
+            for name in columns:
+                report.changed_columns[name] = report.changed_columns.get(name, 0) + 1
+        for key in difference.extra:
+            report.extra.add(key)
 
 
 def _match(
@@ -271,19 +289,21 @@ def _match(
     hi: Bound | None,
     theirs: list[RowTexts],
     ours: list[RowTexts],
-) -> Difference | None:
-    """The rows of one leaf range that differ, or None when none does."""
+    columns: list[str],
+) -> Difference:
+    """The rows of one leaf range that differ, matched by their keys' canonical texts
+    (computed by each database, so keys are never compared as Python values)."""
+    difference = Difference(lo, hi)
     by_key = {row.key_texts: row for row in ours}
-    copy = [
-        row.key
-        for row in theirs
-        if (other := by_key.get(row.key_texts)) is None or other.texts != row.texts
-    ]
-    source_keys = {row.key_texts for row in theirs}
-    delete = [row.key for row in ours if row.key_texts not in source_keys]
-    if not copy and not delete:
-        return None
-    return Difference(lo, hi, copy, delete)
+    for row in theirs:
+        other = by_key.pop(row.key_texts, None)
+        if other is None:
+            difference.missing.append(row.key)
+        elif other.texts != row.texts:
+            changed = [n for n, a, b in zip(columns, row.texts, other.texts, strict=True) if a != b]
+            difference.changed.append((row.key, changed))
+    difference.extra = [row.key for row in by_key.values()]
+    return difference
 
 
 def verify(sides: Sides, on_segment: Callable[[Report], None] = lambda report: None) -> Report:

@@ -322,12 +322,14 @@ class SqlDestination:
         return True
 
     def _delete(self, conn: sa.Connection, keys: Sequence[Key]) -> None:
-        key = [self._names[i] for i in self._key_at]
-        match = sa.and_(*(self.table.c[k] == sa.bindparam(f"_k{i}") for i, k in enumerate(key)))
-        conn.execute(
-            self.table.delete().where(match),
-            [{f"_k{i}": v for i, v in enumerate(values)} for values in keys],
-        )
+        """``DELETE … WHERE (key) IN (…)``, a thousand keys a statement: one statement per
+        key would cost a round trip (and any statement trigger) per row."""
+        columns = [self.table.c[self._names[i]] for i in self._key_at]
+        target = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            values = [k[0] for k in chunk] if len(columns) == 1 else [tuple(k) for k in chunk]
+            conn.execute(self.table.delete().where(target.in_(values)))
 
     def _bulk_writer(
         self, columns: Sequence[sa.Column[Any]], key: Sequence[str], uid: str
