@@ -25,8 +25,10 @@ test: lint
 	$(VENV)/bin/pytest
 
 # `make bench`: the benchmark harness (benchmarks/run.py) against the PostgreSQL and MariaDB
-# servers of SYNCBEAT_BENCH_PG / SYNCBEAT_BENCH_MARIADB. Its extras (dlt, pyarrow) are the
-# `bench` group, installed into the same venv, never runtime dependencies.
+# servers of SYNCBEAT_BENCH_PG / SYNCBEAT_BENCH_MARIADB. Its extras (dlt, pyarrow, connectorx,
+# and the ingestr and Sling binaries, shipped in wheels) are the `bench` group, installed
+# into the same venv, never runtime dependencies. The raw cross-engine pipes need the
+# `mariadb` client beside `psql` (apt-get install mariadb-client postgresql-client).
 # Options: make bench BENCH_ARGS="--quick" (see benchmarks/run.py --help).
 BENCH_ARGS ?=
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
