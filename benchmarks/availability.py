@@ -1,4 +1,5 @@
-"""Which variants can run here: psql, dlt, syncbeat's checkpoint switch, a reachable MariaDB.
+"""Which variants can run here: psql and mariadb, dlt, syncbeat's checkpoint switch, a
+reachable MariaDB.
 
 A variant whose tool is missing is reported as n/a with the reason, instead of failing
 the run, so a partial setup still measures everything else.
@@ -25,6 +26,8 @@ class Availability:
         missing: dict[str, str] = {}
         if not shutil.which("psql"):
             missing["pipe"] = "psql not found (apt-get install postgresql-client)"
+        if not shutil.which("mariadb"):
+            missing["mariadb-client"] = "mariadb client not found (apt-get install mariadb-client)"
         try:
             # Imported, not only looked up: an install that cannot import is missing too.
             importlib.import_module("dlt")
@@ -52,6 +55,8 @@ class Availability:
         if "mariadb" in (v.src, v.dst) and "mariadb" in self.missing:
             return self.missing["mariadb"]
         if v.kind == "pipe":
+            if "mariadb" in (v.src, v.dst) and "mariadb-client" in self.missing:
+                return self.missing["mariadb-client"]
             return self.missing.get("pipe")
         if v.kind == "dlt":
             return self.missing.get("dlt")

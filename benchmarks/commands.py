@@ -1,8 +1,8 @@
 """The command lines that run each kind of variant: what is spawned and measured.
 
-psql and the syncbeat CLI run as they are; the library, the naive design and dlt run as
-workloads of workloads.py, each in a fresh interpreter of this venv, so their imports
-are measured too.
+The raw pipes (rawpipes.py) and the syncbeat CLI run as they are;
+the library, the naive design and dlt run as workloads of workloads.py, each in a fresh
+interpreter of this venv, so their imports are measured too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from databases import DLT_DATASET, DST_DB
 from naive import PAGE, NaivePlan
+from rawpipes import pipe_commands, pipe_env
 from servers import Servers
 from variants import Variant
 
@@ -30,30 +31,7 @@ def command_for(v: Variant, servers: Servers, naive: NaivePlan, tmp: Path) -> Co
     ``tmp`` is the run's empty working directory, for its store and dlt's files."""
     src, dst = servers[v.src], servers[v.dst]
     if v.kind == "pipe":
-        return [
-            [
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                src.libpq(v.src_db),
-                "-c",
-                "COPY items TO STDOUT (FORMAT binary)",
-            ],
-            [
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                dst.libpq(DST_DB),
-                "-c",
-                "COPY items FROM STDIN (FORMAT binary)",
-            ],
-        ], {}
+        return pipe_commands(src, dst, v.src_db), pipe_env(servers.maria)
     if v.kind == "cli":
         return [
             [

@@ -54,8 +54,11 @@ def collect_facts(
         for name in ("shared_buffers", "synchronous_commit", "max_wal_size")
     )
     f["postgresql"] = f"{pg.scalar('SHOW server_version')} ({settings})"
-    if (ps := shutil.which("psql")) is not None:
-        f["psql"] = subprocess.run([ps, "--version"], capture_output=True, text=True).stdout.strip()
+    for key, client in (("psql", "psql"), ("mariadb client", "mariadb")):  # the pipes' clients
+        if (path := shutil.which(client)) is not None:
+            f[key] = subprocess.run(
+                [path, "--version"], capture_output=True, text=True
+            ).stdout.strip()
     if not mariadb_unreachable:
         m = servers.maria
         settings = ", ".join(
@@ -82,7 +85,14 @@ def collect_facts(
             f"{rows:,} rows, {size / 1e6:.0f} MB on disk ({size / rows:.0f} bytes/row)"
             + tuple_bytes
         )
-    for package in ("syncbeat", "dlt", "pyarrow", "sqlalchemy", "psycopg", "pymysql"):
+    for package in (
+        "syncbeat",
+        "dlt",
+        "pyarrow",
+        "sqlalchemy",
+        "psycopg",
+        "pymysql",
+    ):
         try:
             f[package] = version(package)
         except PackageNotFoundError:

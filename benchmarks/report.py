@@ -1,8 +1,8 @@
 """The report: the results table, the naive and scaling sections, the targets' check.
 
 Every figure is a median over the repetitions whose sample has neither an error nor an
-n/a; a rate is rows over those median wall seconds, and a ratio is to the raw COPY pipe
-of the same run.
+n/a; a rate is rows over those median wall seconds, and a ratio (``x pipe``) is to the raw
+pipe of the variant's own direction in the same run, named in the ``pipe`` column.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ class Report:
     def rows(self, v: Variant) -> int:
         return self.sizes[v.src_db]
 
+    def pipe_rate(self, v: Variant) -> float | None:
+        """rows/s of the raw pipe ``v`` is measured against (None: not run or failed)."""
+        pipe = self.by_name(v.pipe)
+        return rate(pipe, self.rows(pipe)) if pipe else None
+
     def render(self) -> str:
         copy = self.by_name("copy_pipe")
         copy_rate = rate(copy, self.rows(copy)) if copy else None
@@ -38,7 +43,8 @@ class Report:
             "name",
             "rows",
             "rows/s",
-            "x COPY",
+            "x pipe",
+            "pipe",
             "RSS MB",
             "seconds",
             "spread",
@@ -52,7 +58,7 @@ class Report:
             if not v.samples or len(bad) == len(v.samples):
                 s = bad[0] if bad else Sample(na="not run")
                 status = f"n/a ({s.na})" if s.na else f"error: {(s.error or '')[:100]}"
-                table.append([v.label, v.name, f"{n:,}", "-", "-", "-", "-", "-", status])
+                table.append([v.label, v.name, f"{n:,}", "-", "-", v.pipe, "-", "-", "-", status])
                 continue
             good = [s for s in v.samples if not (s.error or s.na)]
             secs = [s.seconds for s in good if s.seconds is not None]
@@ -62,13 +68,15 @@ class Report:
                 why = (bad[0].error or "")[:80]
                 note = (note + "; " if note else "") + f"{len(bad)} failed: {why}"
             spread = (max(secs) - min(secs)) / statistics.median(secs) if len(secs) > 1 else 0
+            pipe_rate = self.pipe_rate(v)
             table.append(
                 [
                     v.label,
                     v.name,
                     f"{n:,}",
                     f"{r:,.0f}" if r else "-",
-                    f"{r / copy_rate:.2f}" if r and copy_rate else "-",
+                    f"{r / pipe_rate:.2f}" if r and pipe_rate else "-",
+                    v.pipe,
                     f"{rss:.0f}",
                     f"{statistics.median(secs):.2f}",
                     f"{spread * 100:.0f}%",
@@ -80,9 +88,11 @@ class Report:
             *(f"  {k}: {val}" for k, val in self.facts.items()),
             "",
             f"Results: median of {self.reps} repetition(s), variants interleaved "
-            "round-robin; rows/s = rows / wall seconds of the whole process; x COPY = rows/s "
-            "over the raw COPY pipe's; RSS = peak RSS (ru_maxrss); spread = (max-min)/median "
-            "of the seconds.",
+            "round-robin; rows/s = rows / wall seconds of the whole process; x pipe = rows/s "
+            "over that of the raw pipe of the same direction, named under pipe (copy_pipe: "
+            "psql|psql binary COPY; pipe_pg_to_mariadb: psql COPY text | mariadb LOAD DATA; "
+            "pipe_mariadb_to_pg: mariadb --batch | psql COPY); RSS = peak RSS (ru_maxrss); "
+            "spread = (max-min)/median of the seconds.",
             "",
             *format_table(table),
         ]

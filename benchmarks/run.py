@@ -1,4 +1,4 @@
-"""syncbeat benchmark: syncbeat side by side with the raw COPY pipe, OFFSET paging and dlt.
+"""syncbeat benchmark: syncbeat beside each direction's raw pipe, OFFSET paging and peers.
 
     make bench                                  # installs .[bench], then runs this file
     .venv/bin/python benchmarks/run.py [--rows N] [--reps N] [--only NAMES] [--quick] ...
@@ -8,7 +8,8 @@ SYNCBEAT_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres) and th
 server of SYNCBEAT_BENCH_MARIADB (default mysql://root@127.0.0.1:3306), fills the same
 10-column ``items`` table in both, then measures every variant in its own subprocess,
 round-robin (one repetition of every variant, then the next repetition), and prints the
-median of the repetitions: rows/s, the ratio to the raw binary COPY pipe of the same run,
+median of the repetitions: rows/s, the ratio to the raw pipe of the variant's direction
+in the same run (binary COPY for PG->PG; psql|mariadb and mariadb|psql across engines),
 peak RSS (``ru_maxrss`` from ``os.wait4``) and seconds. The databases are dropped at the
 end (``--keep`` keeps them, and a later run with ``--keep`` reuses them).
 
@@ -49,8 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3, help="repetitions (median is reported)")
     p.add_argument(
         "--only",
-        help="comma-separated variant or group names (copy_pipe always "
-        "runs: it is every ratio's denominator)",
+        help="comma-separated variant or group names (the raw pipe of each selected "
+        "variant's direction always runs: it is that ratio's denominator)",
     )
     p.add_argument(
         "--quick",

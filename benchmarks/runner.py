@@ -16,7 +16,15 @@ from pathlib import Path
 
 from availability import Availability
 from commands import command_for
-from databases import DLT_DATASET, DST_DB, PG_DDL, drop_all, make_sources, source_sizes
+from databases import (
+    DLT_DATASET,
+    DST_DB,
+    MARIADB_DDL,
+    PG_DDL,
+    drop_all,
+    make_sources,
+    source_sizes,
+)
 from facts import collect_facts
 from measurement import Sample, measure
 from naive import NaivePlan, extrapolate
@@ -94,7 +102,8 @@ class Runner:
         dst = self.servers[v.dst]
         dst.recreate(DST_DB)
         if v.kind in ("pipe", "naive"):
-            dst.execute(PG_DDL, DST_DB)  # an empty copy of the table
+            # An empty copy of the table (with its primary key): a pipe only moves rows.
+            dst.execute(PG_DDL if v.dst == "pg" else MARIADB_DDL, DST_DB)
         self.servers.pg.checkpoint()
 
     def _expected_rows(self, v: Variant) -> int:
