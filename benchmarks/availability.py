@@ -1,5 +1,5 @@
-"""Which variants can run here: psql and mariadb, dlt, syncbeat's checkpoint switch, a
-reachable MariaDB.
+"""Which variants can run here: the clients, dlt and connectorx, Sling and ingestr, syncbeat's
+checkpoint switch, a reachable MariaDB.
 
 A variant whose tool is missing is reported as n/a with the reason, instead of failing
 the run, so a partial setup still measures everything else.
@@ -13,6 +13,7 @@ import shutil
 
 import pymysql  # type: ignore[import-untyped]  # no stubs shipped
 
+from peers import INGESTR_MISSING, SLING_MISSING, ingestr_binary, sling_binary
 from servers import Servers
 from variants import Variant
 
@@ -33,6 +34,14 @@ class Availability:
             importlib.import_module("dlt")
         except ImportError:
             missing["dlt"] = "dlt not installed (make bench installs .[bench])"
+        try:
+            importlib.import_module("connectorx")
+        except ImportError:
+            missing["connectorx"] = "connectorx not installed (make bench installs .[bench])"
+        if sling_binary() is None:
+            missing["sling"] = SLING_MISSING
+        if ingestr_binary() is None:
+            missing["ingestr"] = INGESTR_MISSING
         from syncbeat import RunHooks
 
         if "checkpoints" not in {f.name for f in dataclasses.fields(RunHooks)}:
@@ -59,7 +68,11 @@ class Availability:
                 return self.missing["mariadb-client"]
             return self.missing.get("pipe")
         if v.kind == "dlt":
+            if v.backend == "connectorx" and "connectorx" in self.missing:
+                return self.missing["connectorx"]
             return self.missing.get("dlt")
+        if v.kind in ("sling", "ingestr"):
+            return self.missing.get(v.kind)
         if v.kind == "lib" and v.checkpoints is False:
             return self.missing.get("nockpt")
         return None

@@ -1,6 +1,6 @@
 """The command lines that run each kind of variant: what is spawned and measured.
 
-The raw pipes (rawpipes.py) and the syncbeat CLI run as they are;
+The raw pipes (pipes.py), the syncbeat CLI, Sling and ingestr (peers.py) run as they are;
 the library, the naive design and dlt run as workloads of workloads.py, each in a fresh
 interpreter of this venv, so their imports are measured too.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from databases import DLT_DATASET, DST_DB
 from naive import PAGE, NaivePlan
+from peers import ingestr_command, peer_env, sling_command
 from rawpipes import pipe_commands, pipe_env
 from servers import Servers
 from variants import Variant
@@ -21,6 +22,8 @@ from variants import Variant
 PYTHON = sys.executable  # the venv's interpreter: the syncbeat and dlt it has installed
 SYNCBEAT = str(Path(PYTHON).parent / "syncbeat")
 WORKLOADS = str(Path(__file__).resolve().parent / "workloads.py")
+
+_CX_SCHEME = {"pg": "postgresql", "mariadb": "mysql"}
 
 # The argv of each process (several are piped into each other) and the env they add.
 Command = tuple[list[list[str]], dict[str, str]]
@@ -32,6 +35,10 @@ def command_for(v: Variant, servers: Servers, naive: NaivePlan, tmp: Path) -> Co
     src, dst = servers[v.src], servers[v.dst]
     if v.kind == "pipe":
         return pipe_commands(src, dst, v.src_db), pipe_env(servers.maria)
+    if v.kind == "sling":
+        return [sling_command(src, dst, v.src_db)], peer_env(tmp)
+    if v.kind == "ingestr":
+        return [ingestr_command(src, dst, v.src_db)], peer_env(tmp)
     if v.kind == "cli":
         return [
             [
@@ -78,6 +85,11 @@ def command_for(v: Variant, servers: Servers, naive: NaivePlan, tmp: Path) -> Co
             "backend": v.backend,
             "disposition": v.disposition,
         }
+        if v.backend == "connectorx":
+            # connectorx takes its own URL (mysql://, postgresql://), not SQLAlchemy's
+            # mysql+pymysql:// that dlt would hand it; everything else is dlt's default
+            # (the whole table read into one Arrow table: connectorx ignores chunk_size).
+            args["backend_kwargs"] = {"conn": src.url(_CX_SCHEME[v.src], v.src_db)}
         env = {
             # Configured from code and env only; the run dir is an empty temp dir.
             "DLT_DATA_DIR": str(tmp / "dlt-data"),

@@ -1,8 +1,8 @@
 """What the benchmark compares: each variant is one way of copying the ``items`` table.
 
 A variant's kind says how it is run (``pipe``: one client piped into another, pipes.py;
-``cli``: the syncbeat command; ``lib``, ``naive`` and ``dlt``: a workload of workloads.py);
-its group is what ``--only`` selects
+``cli``: the syncbeat command; ``lib``, ``naive`` and ``dlt``: a workload of workloads.py;
+``sling`` and ``ingestr``: those programs, peers.py); its group is what ``--only`` selects
 by, beside its name. Its ratio is to the raw pipe of its own direction (PIPES).
 """
 
@@ -19,7 +19,7 @@ class Variant:
     name: str
     label: str
     group: str
-    kind: str  # pipe | cli | lib | naive | dlt
+    kind: str  # pipe | cli | lib | naive | dlt | sling | ingestr
     src: str  # "pg" | "mariadb"
     dst: str  # "pg" | "mariadb"
     src_db: str = SRC_DB
@@ -153,7 +153,7 @@ def all_variants(with_10m: bool, dlt_cross_backend: str) -> list[Variant]:
 
 
 def cross_variants(src: str, dst: str, dlt_cross_backend: str) -> list[Variant]:
-    """One direction across engines: its raw pipe, syncbeat and dlt."""
+    """One direction across engines: its raw pipe, syncbeat, and the peers."""
     names = {"pg": "PG", "mariadb": "MariaDB"}
     pair = f"{names[src]}->{names[dst]}"
     tag = f"{src}_to_{dst}"
@@ -181,10 +181,45 @@ def cross_variants(src: str, dst: str, dlt_cross_backend: str) -> list[Variant]:
             note=into_maria,
         ),
     ]
+    if src == "mariadb":
+        # connectorx reads MariaDB in Rust straight into Arrow: dlt's fastest reader there,
+        # where its other backends decode rows with PyMySQL in Python.
+        v.append(
+            Variant(
+                f"dlt_cx_{tag}",
+                f"dlt {pair} connectorx append",
+                "cross",
+                "dlt",
+                src,
+                dst,
+                backend="connectorx",
+                disposition="append",
+            )
+        )
+    v += [
+        Variant(
+            f"sling_{tag}",
+            f"Sling {pair} full-refresh",
+            "cross",
+            "sling",
+            src,
+            dst,
+            note="defaults",
+        ),
+        Variant(
+            f"ingestr_{tag}",
+            f"ingestr {pair} replace",
+            "cross",
+            "ingestr",
+            src,
+            dst,
+            note="defaults",
+        ),
+    ]
     return v
 
 
-GROUPS = ("copy", "syncbeat", "nockpt", "naive", "dlt", "cross", "scaling")
+GROUPS = ("copy", "syncbeat", "nockpt", "naive", "dlt", "cross", "peers", "scaling")
 
 
 def select_variants(variants: list[Variant], only: str | None) -> list[Variant]:
@@ -207,4 +242,6 @@ def select_variants(variants: list[Variant], only: str | None) -> list[Variant]:
 
 
 def selected(v: Variant, wanted: set[str]) -> bool:
-    return v.name in wanted or v.group in wanted
+    # "peers": every tool that is not syncbeat, across engines (dlt, Sling, ingestr).
+    peer = v.group == "cross" and v.kind in ("dlt", "sling", "ingestr")
+    return v.name in wanted or v.group in wanted or (peer and "peers" in wanted)

@@ -109,7 +109,10 @@ def dlt_run(args: dict[str, Any]) -> dict[str, Any]:
         progress=None,
     )
     source = sql_database(
-        credentials=args["source_url"], table_names=["items"], backend=args["backend"]
+        credentials=args["source_url"],
+        table_names=["items"],
+        backend=args["backend"],
+        backend_kwargs=args.get("backend_kwargs"),
     )
     if args["disposition"] == "merge":
         source.items.apply_hints(primary_key="id", write_disposition="merge")
