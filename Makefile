@@ -3,10 +3,14 @@
 VENV ?= .venv
 PYTHON ?= python3
 
+# The `fast` extra (mysqlclient, a C driver for reading MariaDB) builds against
+# libmariadb; where its headers are missing, PyMySQL reads instead (.ci/run installs them).
+FAST := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,fast)
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test$(FAST)]'
 	touch $@
 
 .PHONY: install demo test lint

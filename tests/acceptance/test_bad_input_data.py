@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syncbeat.connectors import engines
 from tests.support.cli import fails, output, run_cli, sync_args
 from tests.support.jobs import only_job
 from tests.support.sql import execute, has_table, table_rows
@@ -135,6 +136,27 @@ def test_invalid_utf8_from_sqlite(store_url: str, sqlite_url: str, sqlite_url2: 
     result = _sync(store_url, sqlite_url, sqlite_url2)
     fails(result, 1, "could not decode to utf-8 column 'val'", "cast(col as blob)")
     _kept_only_the_first_batch(store_url, sqlite_url2, TEXTS)
+
+
+@MARIADB
+@pytest.mark.parametrize("reader", ["pymysql", "c"])
+@pytest.mark.parametrize("engine", [pytest.param("postgresql", marks=PG), "sqlite"])
+def test_a_mariadb_zero_date_is_refused_by_name_not_made_null(
+    request: pytest.FixtureRequest, store_url: str, mariadb_url: str, engine: str, reader: str
+) -> None:
+    """MariaDB keeps 0000-00-00, which no other database can hold; mysqlclient reads it
+    as None. It must fail its batch by name on either driver, never arrive as NULL."""
+    dst = request.getfixturevalue("pg_url" if engine == "postgresql" else "sqlite_url")
+    dates = [f"2024-01-0{i}" for i in range(1, 8)]
+    _source(mariadb_url, "DATE", dates, "'0000-00-00'")
+    env = {engines.READER_ENV: "pymysql"} if reader == "pymysql" else {}
+    result = run_cli(
+        *sync_args(mariadb_url, dst, table="items", batch_size=BATCH), store=store_url, env=env
+    )
+    fails(result, 1, "column 'val'", "0000-00-00", "NULLIF(col, '0000-00-00')")
+    assert [(i, str(v)) for i, v in table_rows(dst, "items", ["id"])] == [
+        (i, dates[i - 1]) for i in range(1, BATCH + 1)
+    ]
 
 
 @MARIADB

@@ -4,12 +4,13 @@ destination, and the user is told what happened."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from syncbeat.connectors import local_infile
+from syncbeat.connectors import engines, local_infile
 from syncbeat.vocabulary.errors import UntrustedServerError
 from tests.security.fake_servers import fake_mysql, swapping_proxy
 from tests.support.cli import fails, run_cli, sync_args
@@ -135,3 +136,53 @@ def test_a_mysql_driver_syncbeat_cannot_guard_is_refused(
     )
     fails(result, 2, scheme, "mysql://")  # 2: a URL syncbeat will not use, like any bad URL
     assert not has_table(dest, "t")
+
+
+def _c_driver_installed() -> None:
+    """The C reader is the `fast` extra: CI installs it, so there it must be present."""
+    try:
+        import MySQLdb  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("mysqlclient (the fast extra) is not installed")
+
+
+def test_a_source_read_by_the_c_driver_asks_for_no_file_and_sends_none(
+    store_url: str, sqlite_url: str, secrets_file: Path
+) -> None:
+    """libmariadb offers LOCAL INFILE by default: the C reader logs in without it, so the
+    request is refused by the library itself and no byte of the file leaves."""
+    _c_driver_installed()
+    with fake_mysql(str(secrets_file)) as server:
+        source = f"mysql://root@127.0.0.1:{server.port}/shop"
+        assert engines.create_engine(source, reader=True).dialect.driver == "mysqldb"
+        result = run_cli(*sync_args(source, sqlite_url, table="orders"), store=store_url)
+    assert server.asked >= 1, "the fake server never got to attack"
+    assert SECRET.encode() not in server.received
+    assert server.client_flags and not any(flags & 0x80 for flags in server.client_flags)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert job_of(store_url, 1)["status"] == "failed"
+    assert not has_table(sqlite_url, "orders")
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "driver"),
+    [
+        ("mysql://root@db/shop", {}, "mysqldb"),
+        ("mariadb://root@db/shop?init_command=SET%20x%3D1&charset=utf8mb4", {}, "mysqldb"),
+        # An option of the C library's that reads a file stays with PyMySQL's guard.
+        ("mysql://root@db/shop?read_default_file=/etc/mysql/my.cnf", {}, "pymysql"),
+        ("mysql://root@db/shop", {engines.READER_ENV: "pymysql"}, "pymysql"),
+    ],
+)
+def test_which_sources_read_through_the_c_driver(
+    url: str, env: dict[str, str], driver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _c_driver_installed()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    engine = engines.create_engine(url, reader=True)
+    assert engine.dialect.driver == driver
+    # A destination loads batches through PyMySQL's guarded LOCAL INFILE, always.
+    assert engines.create_engine(url, load_data=True).dialect.driver == "pymysql"

@@ -222,7 +222,28 @@ def _utc_aware(value: Any) -> Any:
     return value
 
 
+def _parsed_date(value: Any) -> Any:
+    if isinstance(value, str):  # the driver could not parse it: see engines
+        raise Unstorable(
+            value,
+            "it is not a date (MariaDB/MySQL keep zero dates such as 0000-00-00 and, "
+            "outside strict mode, impossible ones such as 2024-02-30)",
+            "Turn such values into NULL or a real date in a --query "
+            "(NULLIF(col, '0000-00-00'), or a CASE), or correct the rows.",
+        )
+    return value
+
+
 def _steps(
+    src_type: TypeEngine[Any], dest_type: TypeEngine[Any], src: str, dst: str
+) -> list[Callable[[Any], Any]]:
+    steps = _type_steps(src_type, dest_type, src, dst)
+    if src in MYSQL and dst not in MYSQL and isinstance(src_type, sa.Date | sa.DateTime):
+        return [_parsed_date, *steps]  # MariaDB takes its own zero dates back as they are
+    return steps
+
+
+def _type_steps(
     src_type: TypeEngine[Any], dest_type: TypeEngine[Any], src: str, dst: str
 ) -> list[Callable[[Any], Any]]:
     to_mysql = dst in MYSQL

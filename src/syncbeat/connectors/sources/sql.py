@@ -41,7 +41,7 @@ class SqlSource:
         if (table is None) == (query is None):
             raise ConfigError("Give the source as either a table or a query, not both.")
         self.url, self.table_name, self.query = url, table, query
-        self.engine = engines.create_engine(url, pool_pre_ping=True)
+        self.engine = engines.create_engine(url, reader=True, pool_pre_ping=True)
         typemap.exact_sessions(self.engine, writes=False)
         self.dialect = self.engine.dialect.name
         self.selectable: sa.FromClause
