@@ -18,6 +18,8 @@ from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
 from syncbeat.connectors.destinations.bulk import MysqlLoadWriter
 from syncbeat.engine import choice
 from syncbeat.engine.movers import RowMover
+from syncbeat.engine.relay_to_mysql import PgToMysqlRelay
+from tests.integration import test_type_fidelity as fidelity
 from tests.support.sql import engine, execute, query, table_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]
@@ -235,3 +237,16 @@ def test_a_server_refusing_load_data_leaves_the_batches_to_insert(
     assert len(retries) == 1 and "LOAD DATA LOCAL INFILE is disabled" in retries[0], retries
     assert table_rows(mariadb_url, "items", KEY) == table_rows(pg_url, "items", KEY)
     sb.close()
+
+
+def test_the_row_path_still_arrives_as_documented(
+    store_url: str, pg_url: str, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The type matrix's pg-to-mariadb pair takes the relay; with the relay out of the
+    way it holds the row path (a --query's, an unfit table's) to the same rules."""
+    monkeypatch.setattr(
+        choice, "MOVERS", tuple(m for m in choice.MOVERS if m is not PgToMysqlRelay)
+    )
+    fidelity.test_every_type_family_arrives_as_documented(
+        store_url, ("pg", "mariadb", pg_url, mariadb_url)
+    )
