@@ -62,26 +62,42 @@ def engines() -> Iterator[list[sa.Engine]]:
         engine.dispose()
 
 
+# MariaDB's own spelling of the destination: DATETIME(6) keeps the half seconds (its
+# TIMESTAMP would round them and update itself), utf8mb4 the text.
+MARIADB_APPEND_DDL = (
+    APPEND_DEST_DDL.replace("created TIMESTAMP", "created DATETIME(6)") + " DEFAULT CHARSET utf8mb4"
+)
+
+
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("dest", "path"),
+    [("pg", "pg-copy"), pytest.param("mariadb", "pg-to-mysql", marks=pytest.mark.mariadb)],
+)
 def test_postgres_append_survives_repeated_sigkill(
+    request: pytest.FixtureRequest,
+    dest: str,
+    path: str,
     pg_url: str,
-    pg_url2: str,
     store_url: str,
     tmp_path: Path,
     seed: int,
     engines: list[sa.Engine],
 ) -> None:
+    """Into PostgreSQL over the binary COPY pass-through, into MariaDB over the CSV
+    relay: each batch, and the next one read ahead while it is written, killed."""
     rows, batch = 200_000, 2000
+    dest_url = request.getfixturevalue("pg_url2" if dest == "pg" else "mariadb_url")
     make_pg_source(pg_url, rows)
-    src, dest = watching_engine(pg_url), watching_engine(pg_url2)
-    engines += [src, dest]
-    with dest.begin() as conn:
-        conn.exec_driver_sql(APPEND_DEST_DDL)
+    src, dest_engine = watching_engine(pg_url), watching_engine(dest_url)
+    engines += [src, dest_engine]
+    with dest_engine.begin() as conn:
+        conn.exec_driver_sql(APPEND_DEST_DDL if dest == "pg" else MARIADB_APPEND_DDL)
     crasher = Crasher(
-        sync_args(pg_url, pg_url2, table="items", mode="append", batch_size=batch),
+        sync_args(pg_url, dest_url, table="items", mode="append", batch_size=batch),
         store_url,
         src,
-        dest,
+        dest_engine,
         tmp_path,
         random.Random(seed),
         seed,
@@ -94,10 +110,13 @@ def test_postgres_append_survives_repeated_sigkill(
         max_delay=0.02,
         rows=rows,
         src_url=pg_url,
-        dest_url=pg_url2,
+        dest_url=dest_url,
         dest_table="items",
     )
     check_events(store_url, states, 11, rows, seed)
+    _, events = only_job_and_events(store_url)
+    paths = {e.data["path"] for e in events if e.kind == "plan" and e.data}
+    assert paths == {path}, f"seed {seed}: {paths}"
 
 
 @pytest.mark.parametrize("mode", ["append", "replace"])

@@ -24,6 +24,16 @@ from sqlalchemy.types import NullType, TypeEngine
 
 MYSQL = ("mysql", "mariadb")
 
+BINARY = (
+    sa.LargeBinary,
+    sa.BINARY,
+    sa.VARBINARY,
+    mysql.TINYBLOB,
+    mysql.MEDIUMBLOB,
+    mysql.LONGBLOB,
+)
+"""MySQL's binary column types. (Its TINYBLOB, MEDIUMBLOB and LONGBLOB are no LargeBinary.)"""
+
 SQLITE_EXACT_DIGITS = 15
 """Significant digits SQLite's NUMERIC holds exactly: it stores a double (DBL_DIG). A
 wider decimal goes into a TEXT column, as its exact digits."""

@@ -314,33 +314,6 @@ class PgCopyMover(Mover):
         return Moved(after.rows_done - before.rows_done, after, more)
 
 
-MOVERS: tuple[type[Mover], ...] = (PgCopyMover, RowMover)
-"""Every way to move batches, fastest first: the first that fits both ends is chosen.
-RowMover fits any pair, so the list always ends in a choice."""
-
-
-def choose_mover(
-    source: SqlSource,
-    dest: SqlDestination,
-    statements: Statements,
-    uid: str,
-    epoch: int,
-    *,
-    fenced: bool,
-    before_write: Callable[[], None],
-) -> tuple[Mover, str]:
-    """The fastest mover for these two ends, and why it was chosen (the `plan` event)."""
-    passed: list[str] = []
-    for kind in MOVERS:
-        unfit = kind.unfit(source, dest)
-        if unfit is not None:
-            passed.append(unfit)
-            continue
-        mover = kind(source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write)
-        return mover, kind.describe + "".join(f" ({why})" for why in passed)
-    raise AssertionError("RowMover fits every pair")
-
-
 def _relay(out: Any, inp: Any) -> None:
     pending: list[Any] = []
     size = 0

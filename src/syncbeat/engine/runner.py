@@ -25,9 +25,10 @@ from syncbeat.connectors.failures import classify, is_transient
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.statements import Statements
 from syncbeat.engine import changes, drift
+from syncbeat.engine.choice import choose_mover
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.liveness import Heartbeat, Watchdog
-from syncbeat.engine.movers import Moved, Mover, choose_mover
+from syncbeat.engine.movers import Moved, Mover
 from syncbeat.engine.progress import Progress
 from syncbeat.engine.repair import RepairMover
 from syncbeat.engine.retry import retrying

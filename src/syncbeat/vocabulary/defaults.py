@@ -139,6 +139,15 @@ COPY_BATCH_FIRST, COPY_BATCH_MAX = 50_000, 1_000_000
 """The same for PostgreSQL's binary COPY relay: no Python values, so a batch this size
 takes a fraction of a second and memory is one COPY block."""
 
+RELAY_BATCH_FIRST, RELAY_BATCH_MAX = 20_000, 500_000
+"""The same for the cross-engine relays (engine.relay), whose batch is bytes in memory:
+capped further by RELAY_BATCH_BYTES."""
+
+RELAY_BATCH_BYTES = 16 * 1024 * 1024
+"""Bytes of formatted rows one relay batch may hold (two are in memory at once, one
+written while the next is read). 16 MiB is about 75k rows of 220 bytes: well under a
+second per batch, and within MariaDB's default max_allowed_packet for one value."""
+
 VERIFY_SEGMENT_ROWS = 20_000
 """Source rows per range that verify checksums first. Smaller finds a difference with
 less bisection but costs one more pair of queries per range."""

@@ -11,18 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.dialects import mysql
 
 from syncbeat.connectors import local_infile
 from syncbeat.connectors.conversions import duration_text
 from syncbeat.connectors.destinations.collisions import UniqueIndex, mysql_check
 from syncbeat.connectors.failures import as_driver_error
+from syncbeat.connectors.typemap import BINARY
 from syncbeat.vocabulary.errors import DestinationError
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class PgCopyWriter:
             cur.execute(pg_upsert_from(self.stage, self.target, self.columns, self.key))
 
 
+TSV_FIELDS = "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
+"""LOAD DATA's default text format, which :func:`_field` writes."""
+
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
@@ -107,16 +110,6 @@ def _field(value: Any) -> str:
     return str(value).translate(_ESCAPE)
 
 
-_BINARY = (
-    sa.LargeBinary,
-    sa.BINARY,
-    sa.VARBINARY,
-    mysql.TINYBLOB,
-    mysql.MEDIUMBLOB,
-    mysql.LONGBLOB,
-)
-
-
 class MysqlLoadWriter:
     """Rows from any source into MySQL/MariaDB with LOAD DATA LOCAL INFILE.
 
@@ -136,6 +129,9 @@ class MysqlLoadWriter:
         quote: Any,
         uid: str,
         unique_checks: Sequence[UniqueIndex] = (),
+        *,
+        fields: str = TSV_FIELDS,
+        hexed: Collection[str] = (),
     ) -> None:
         self.columns, self.key, self.upsert = list(columns), list(key), mode == "upsert"
         self.quote, self.table_name, self.unique_checks = quote, table.name, list(unique_checks)
@@ -153,10 +149,13 @@ class MysqlLoadWriter:
             f"CREATE TEMPORARY TABLE {self.stage} SELECT {cols} FROM {self.target} LIMIT 0"  # noqa: S608 (quoted identifiers from the reflected tables, values bound)
         )
         # LOCAL skips rows with a duplicate key silently: the row count is checked.
+        # A hexed column is read into a variable and unhexed: bytes have no safe text.
+        into = [f"@v{i}" if c in hexed else quote(c) for i, c in enumerate(columns)]
+        unhex = [f"{quote(c)} = UNHEX(@v{i})" for i, c in enumerate(columns) if c in hexed]
         self.statement = (
             f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.stage if self.upsert else self.target} "
-            "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-            f"LINES TERMINATED BY '\\n' ({cols})"
+            f"CHARACTER SET utf8mb4 {fields} ({', '.join(into)})"
+            + (f" SET {', '.join(unhex)}" if unhex else "")
         )
         others = [c for c in columns if c not in key] or list(key)[:1]
         updates = ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in others)
@@ -169,9 +168,14 @@ class MysqlLoadWriter:
     def fits(table: sa.Table, columns: Sequence[str]) -> bool:
         # Binary values have no safe text form in LOAD DATA's format. (MySQL's TINYBLOB,
         # MEDIUMBLOB and LONGBLOB are no LargeBinary: missed, bytes went in as "b'...'".)
-        return not any(isinstance(table.c[c].type, _BINARY) for c in columns)
+        return not any(isinstance(table.c[c].type, BINARY) for c in columns)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        data = "".join("\t".join([_field(v) for v in row]) + "\n" for row in rows)
+        self.load(conn, data.encode("utf-8"), len(rows))
+
+    def load(self, conn: sa.Connection, data: bytes, rows: int) -> None:
+        """Load ``rows`` rows already in this writer's format (``fields``)."""
         dbapi = conn.connection.dbapi_connection
         cur = dbapi.cursor()  # type: ignore[union-attr]
         if self.upsert:
@@ -180,13 +184,12 @@ class MysqlLoadWriter:
             cur.execute(self.create_stage)
         # From memory, under a name no file has: the server can ask for no other data
         # (syncbeat.connectors.local_infile), and nothing of the batch is left on disk.
-        data = "".join("\t".join([_field(v) for v in row]) + "\n" for row in rows)
         name = local_infile.batch_name()
-        with dbapi.offering(name, data.encode("utf-8")):  # type: ignore[union-attr]
+        with dbapi.offering(name, data):  # type: ignore[union-attr]
             loaded = cur.execute(self.statement, (name,))
-        if loaded != len(rows):
+        if loaded != rows:
             raise DestinationError(
-                f"The destination kept {loaded} of {len(rows)} rows of a batch: some keys "
+                f"The destination kept {loaded} of {rows} rows of a batch: some keys "
                 "are already in the table.",
                 hint="Use --mode upsert to update existing rows, or empty the table first.",
             )

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from syncbeat.connectors import conversions, engines, faults, typemap
 from syncbeat.connectors.destinations import collisions, state
-from syncbeat.connectors.destinations.bulk import MysqlLoadWriter, PgCopyWriter
+from syncbeat.connectors.destinations.bulk import TSV_FIELDS, MysqlLoadWriter, PgCopyWriter
 from syncbeat.connectors.destinations.collations import check_key_columns
 from syncbeat.connectors.destinations.swap import Swap, staging_name
 from syncbeat.connectors.failures import as_driver_error, classify
@@ -58,6 +58,8 @@ class SqlDestination:
         self._insert: Any = None
         self._bulk: PgCopyWriter | MysqlLoadWriter | None = None
         self._unique_checks: list[collisions.UniqueIndex] = []
+        self._key: list[str] = []
+        self._uid = ""
         self._source_collations: dict[str, Collation] = {}
 
     def prepare(
@@ -97,6 +99,7 @@ class SqlDestination:
                 self._check_still_there(conn, current)
                 self.table = self._ensure_target(conn, current.target, columns, key, src_dialect)
             self._compile(columns, key, src_dialect)
+            self._key, self._uid = list(key), uid
             self._bulk = self._bulk_writer(columns, key, uid)
             if self._unique_checks and not isinstance(self._bulk, MysqlLoadWriter):
                 self._refuse_unchecked_upsert()
@@ -340,11 +343,35 @@ class SqlDestination:
         if self.dialect == "postgresql" and driver == "psycopg":
             return PgCopyWriter(self.table, names, key, self.mode, uid)
         if driver == "pymysql" and MysqlLoadWriter.fits(self.table, names):
-            quote = self.engine.dialect.identifier_preparer.quote
-            return MysqlLoadWriter(
-                self.table, names, key, self.mode, quote, uid, self._unique_checks
-            )
+            return self.load_writer()
         return None
+
+    def load_writer(self, fields: str = TSV_FIELDS, hexed: Sequence[str] = ()) -> MysqlLoadWriter:
+        """A LOAD DATA writer into this prepared MySQL/MariaDB table (in replace mode,
+        its staging table) of batches formatted as ``fields`` say (a relay's, or
+        bulk._field's by default)."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        args = (self.table, self._names, self._key, self.mode, quote, self._uid)
+        return MysqlLoadWriter(*args, self._unique_checks, fields=fields, hexed=hexed)
+
+    def load_refused(self, exc: BaseException) -> TransientError | None:
+        """If ``exc`` is the server refusing LOAD DATA LOCAL: from now on this
+        destination writes with INSERT, and the error to retry the batch with (an
+        upsert that needs the staging table's collision check fails instead)."""
+        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if errno not in _LOCAL_INFILE_REFUSED:
+            return None
+        if self._unique_checks:
+            self._refuse_unchecked_upsert()
+        log.warning(
+            "LOAD DATA LOCAL refused by the server; using INSERT",
+            extra={"action": "bulk_fallback"},
+        )
+        self._bulk = None
+        return TransientError(
+            "LOAD DATA LOCAL INFILE is disabled on the server; "
+            "writing this batch again with INSERT."
+        )
 
     def _bulk_write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         assert self._bulk is not None
@@ -353,20 +380,10 @@ class SqlDestination:
         except sa.exc.DBAPIError:
             raise
         except Exception as exc:
+            refused = self.load_refused(exc) if isinstance(self._bulk, MysqlLoadWriter) else None
+            if refused is not None:
+                raise refused from None
             errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            if isinstance(self._bulk, MysqlLoadWriter) and errno in _LOCAL_INFILE_REFUSED:
-                if self._unique_checks:
-                    self._refuse_unchecked_upsert()
-                # The server does not allow LOAD DATA LOCAL: INSERT statements from now on.
-                log.warning(
-                    "LOAD DATA LOCAL refused by the server; using INSERT",
-                    extra={"action": "bulk_fallback"},
-                )
-                self._bulk = None
-                raise TransientError(
-                    "LOAD DATA LOCAL INFILE is disabled on the server; "
-                    "writing this batch again with INSERT."
-                ) from None
             if hasattr(exc, "sqlstate") or errno is not None:  # a driver error, unwrapped
                 raise as_driver_error(exc, "bulk load") from None
             raise
