@@ -30,7 +30,8 @@ def choose_mover(
     for kind in MOVERS:
         unfit = kind.unfit(source, dest)
         if unfit is not None:
-            passed.append(unfit)
+            if unfit:
+                passed.append(unfit)
             continue
         mover = kind(source, dest, statements, uid, epoch, fenced=fenced, before_write=before_write)
         return mover, kind.describe + "".join(f" ({why})" for why in passed)

@@ -78,7 +78,8 @@ class Mover:
 
     @staticmethod
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
-        """Why this mover cannot serve these two ends, or None when it can."""
+        """Why this mover cannot serve these two ends, or None when it can; "" when
+        they are not the engines it is for (nothing worth saying in the `plan` event)."""
         return None
 
     def start(self, after: Key | None) -> None:
@@ -185,7 +186,7 @@ class PgCopyMover(Mover):
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
         """Why the fast path cannot serve this pair, or None when it can."""
         if source.engine.dialect.driver != "psycopg" or dest.engine.dialect.driver != "psycopg":
-            return "not PostgreSQL on both sides"
+            return ""  # not PostgreSQL on both sides
         if source.table_name is None:
             return "the source is a query"
         if not source.key or not source.key_unique:

@@ -58,9 +58,9 @@ class PgToMysqlRelay(RelayMover):
     @staticmethod
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
         if source.engine.dialect.driver != "psycopg":
-            return "the source is not PostgreSQL"
+            return ""  # not PostgreSQL into MariaDB/MySQL
         if dest.dialect not in MYSQL or dest.engine.dialect.driver != "pymysql":
-            return "the destination is not MariaDB/MySQL"
+            return ""
         if source.table_name is None:
             return "the source is a query"
         if not source.key or not source.key_unique:

@@ -272,23 +272,15 @@ class Runner:
         """The fastest way to move batches between these two ends; the choice, and why,
         is an event, so `syncbeat job show` explains a slow sync."""
         lease, before_write = self.lease, self.heartbeat.check
+        ends = (source, dest, self.statements, lease.uid, lease.epoch)
         mover: Mover
         if self.repairing:
-            mover = repair = RepairMover(
-                source, dest, self.statements, lease.uid, lease.epoch, before_write=before_write
-            )
+            mover = repair = RepairMover(*ends, before_write=before_write)
             repair.attach(open_sides(self.spec))
             why = repair.describe
         else:
-            mover, why = choose_mover(
-                source,
-                dest,
-                self.statements,
-                lease.uid,
-                lease.epoch,
-                fenced=self.hooks.checkpoints,
-                before_write=before_write,
-            )
+            fenced = self.hooks.checkpoints
+            mover, why = choose_mover(*ends, fenced=fenced, before_write=before_write)
         self._event(events.PLAN, why, {"path": mover.name, "columns": self.watch.columns})
         return mover
 
