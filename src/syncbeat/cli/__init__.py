@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import traceback
 
-# Importing the command modules registers their commands, in the order --help lists them.
-from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
-from syncbeat.cli.app import app, settings
-from syncbeat.cli.foreground import HardStop
-from syncbeat.cli.verify import UNVERIFIED, Unverified
-from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
+# Start-up: the imports below make some 80,000 objects that live as long as the process
+# (SQLAlchemy, psycopg, pydantic's models, the engine). The cyclic collector would walk
+# them over and over while they arrive, for nothing: it is off until they are in, and
+# main() freezes them (gc.freeze) so that no later collection, nor the one at exit,
+# walks them again. About a tenth of a second off every command.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    # Importing the command modules registers their commands, in the order --help lists them.
+    from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
+    from syncbeat.cli.app import app, settings
+    from syncbeat.cli.foreground import HardStop
+    from syncbeat.cli.verify import UNVERIFIED, Unverified
+    from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
+finally:
+    if _collecting:
+        gc.enable()
 
 __all__ = ["app", "main"]
 
@@ -20,6 +32,7 @@ def main() -> None:
     traceback (unless --debug). Usage errors are Typer's: exit status 2."""
     from syncbeat.cli import render
 
+    gc.freeze()  # the process's own CLI run: see the imports above
     try:
         app()
     except SyncbeatError as exc:
