@@ -29,9 +29,7 @@ from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.liveness import Heartbeat, Watchdog
 from syncbeat.engine.movers import Moved, Mover, choose_mover
 from syncbeat.engine.progress import Progress
-from syncbeat.engine.repair import RepairMover
 from syncbeat.engine.retry import retrying
-from syncbeat.engine.sides import open_sides
 from syncbeat.engine.sizing import BatchSizer
 from syncbeat.store import Store, events, protocol
 from syncbeat.vocabulary import defaults, urls
@@ -273,11 +271,13 @@ class Runner:
         lease, before_write = self.lease, self.heartbeat.check
         mover: Mover
         if self.repairing:
-            mover = repair = RepairMover(
+            from syncbeat.engine import repair, sides  # start-up: loaded for a repair only
+
+            mover = fixer = repair.RepairMover(
                 source, dest, self.statements, lease.uid, lease.epoch, before_write=before_write
             )
-            repair.attach(open_sides(self.spec))
-            why = repair.describe
+            fixer.attach(sides.open_sides(self.spec))
+            why = fixer.describe
         else:
             mover, why = choose_mover(
                 source,
