@@ -9,8 +9,9 @@ import traceback
 # Start-up: the imports below make some 80,000 objects that live as long as the process
 # (SQLAlchemy, psycopg, pydantic's models, the engine). The cyclic collector would walk
 # them over and over while they arrive, for nothing: it is off until they are in, and
-# main() freezes them (gc.freeze) so that no later collection, nor the one at exit,
-# walks them again. About a tenth of a second off every command.
+# then they are frozen (gc.freeze), so that no later collection walks them again: not
+# the first one after the imports (all of them would be its youngest generation), nor
+# those of the run, nor the one at exit. A tenth of a second or more off every command.
 _collecting = gc.isenabled()
 gc.disable()
 try:
@@ -21,6 +22,7 @@ try:
     from syncbeat.cli.verify import UNVERIFIED, Unverified
     from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
 finally:
+    gc.freeze()
     if _collecting:
         gc.enable()
 
@@ -32,7 +34,6 @@ def main() -> None:
     traceback (unless --debug). Usage errors are Typer's: exit status 2."""
     from syncbeat.cli import render
 
-    gc.freeze()  # the process's own CLI run: see the imports above
     try:
         app()
     except SyncbeatError as exc:
