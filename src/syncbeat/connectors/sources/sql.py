@@ -89,7 +89,7 @@ class SqlSource:
         assert self.table_name is not None
         schema, _, name = self.table_name.rpartition(".")
         try:
-            table = typemap.reflect(conn, name, schema or None)
+            table = typemap.reflect_columns(conn, name, schema or None)
         except sa.exc.NoSuchTableError:
             raise SourceError(
                 f"The source table {self.table_name!r} does not exist in {urls.mask(self.url)}.",
@@ -130,7 +130,7 @@ class SqlSource:
             schema = conn.exec_driver_sql(
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
-        probe = typemap.reflect(conn, _PROBE, schema)
+        probe = typemap.reflect_columns(conn, _PROBE, schema)
         self.collations = self._read_collations(conn, None, _PROBE, temporary=True)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         types = {c.name: c.type for c in probe.columns}
