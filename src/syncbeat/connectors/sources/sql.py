@@ -103,12 +103,12 @@ class SqlSource:
             self.key = primary
             self.key_not_null = bool(self.key)
         # The database guarantees the key is unique (fast paths rely on it; elsewhere the
-        # peek row checks it batch by batch).
-        unique = [set(primary)] + [
-            set(ix["column_names"])
-            for ix in sa.inspect(conn).get_indexes(name, schema=schema or None)
-            if ix["unique"]
-        ]
+        # peek row checks it batch by batch). The primary key is by definition, so the
+        # indexes (four catalogue queries before the first batch) are read for another key.
+        unique = [set(primary)]
+        if self.key and set(self.key) not in unique:
+            indexes = sa.inspect(conn).get_indexes(name, schema=schema or None)
+            unique += [set(ix["column_names"]) for ix in indexes if ix["unique"]]
         self.key_unique = bool(self.key) and set(self.key) in unique
 
     def _probe_query(self, conn: sa.Connection) -> None:
