@@ -105,7 +105,7 @@ class SqlSource:
         # The database guarantees the key is unique (fast paths rely on it; elsewhere the
         # peek row checks it batch by batch). The primary key is by definition, so the
         # indexes (four catalogue queries before the first batch) are read for another key.
-        unique = [set(primary)]
+        unique: list[set[str | None]] = [set(primary)]
         if self.key and set(self.key) not in unique:
             indexes = sa.inspect(conn).get_indexes(name, schema=schema or None)
             unique += [set(ix["column_names"]) for ix in indexes if ix["unique"]]
