@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import traceback
 
-# Importing the command modules registers their commands, in the order --help lists them.
-from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
-from syncbeat.cli.app import app, settings
-from syncbeat.cli.foreground import HardStop
-from syncbeat.cli.verify import UNVERIFIED, Unverified
-from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
+# Start-up: the imports below make some 80,000 objects that live as long as the process
+# (SQLAlchemy, psycopg, pydantic's models, the engine). The cyclic collector would walk
+# them over and over while they arrive, for nothing: it is off until they are in, and
+# then they are frozen (gc.freeze), so that no later collection walks them again: not
+# the first one after the imports (all of them would be its youngest generation), nor
+# those of the run, nor the one at exit. A tenth of a second or more off every command.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    # Importing the command modules registers their commands, in the order --help lists them.
+    from syncbeat.cli import foreground, jobs, pipelines, serve, verify, workers  # noqa: F401  (registration)
+    from syncbeat.cli.app import app, settings
+    from syncbeat.cli.foreground import HardStop
+    from syncbeat.cli.verify import UNVERIFIED, Unverified
+    from syncbeat.vocabulary.errors import ConfigError, SyncbeatError
+finally:
+    gc.freeze()
+    if _collecting:
+        gc.enable()
 
 __all__ = ["app", "main"]
 

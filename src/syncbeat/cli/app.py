@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from syncbeat import __version__
 from syncbeat.cli import render
 from syncbeat.service.facade import Syncbeat
 from syncbeat.vocabulary import defaults
@@ -63,6 +62,9 @@ class _NoTraceback(logging.Formatter):
 
 def _version(value: bool) -> None:
     if value:
+        # Only --version reads the package metadata (importlib.metadata): start-up.
+        from syncbeat import __version__
+
         print(f"syncbeat {__version__}")
         raise typer.Exit()
 

@@ -24,7 +24,6 @@ from syncbeat.cli.options import (
     ToTableOpt,
     pipeline_spec,
 )
-from syncbeat.engine.compare import summarise
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome
 from syncbeat.service import demo as demo_data
@@ -198,6 +197,8 @@ def demo(
     job, outcome = _run_foreground(sb, spec, None, "demo")
     code = _report(job, outcome)
     if outcome.status == RunEnd.COMPLETED:
+        from syncbeat.engine.compare import summarise  # start-up: only the demo compares
+
         cols = demo_data.columns()
         src = summarise(spec.source_url, demo_data.TABLE, ["id"], cols)
         dst = summarise(spec.dest_url, demo_data.TABLE, ["id"], cols)

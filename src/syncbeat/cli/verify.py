@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from syncbeat.cli import render
 from syncbeat.cli.app import app, client
 from syncbeat.cli.options import JsonOpt
-from syncbeat.engine.verify import Report
 from syncbeat.service.facade import Syncbeat
 from syncbeat.vocabulary.errors import ConfigError, NotFoundError, SyncbeatError
+
+if TYPE_CHECKING:  # start-up: the verify engine loads when a verify runs (Syncbeat.verify)
+    from syncbeat.engine.verify import Report
 
 EQUAL, DIFFERENT, UNVERIFIED = 0, 1, 3
 """verify's exit statuses (2 is every command's usage error)."""

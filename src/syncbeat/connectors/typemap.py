@@ -308,27 +308,58 @@ def _domain_base(domain: postgresql.DOMAIN, modifiers: Any) -> TypeEngine[Any]:
     return base
 
 
-def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
-    """A table as the database describes it, typed so that its values read exactly:
-    PostgreSQL domains as their base type, MariaDB's JSON columns as JSON (not text),
-    and floating point as the float the driver returns (MySQL's DOUBLE reflects with
-    ``asdecimal=True``, whose Decimal is cut to 10 decimal places). Raises
-    NoSuchTableError."""
+def _exact(conn: sa.Connection, name: str, schema: str | None) -> Any:
+    """What reflecting a column does to its description, so that its values read
+    exactly: PostgreSQL domains as their base type, MariaDB's JSON columns as JSON (not
+    text), and floating point as the float the driver returns (MySQL's DOUBLE reflects
+    with ``asdecimal=True``, whose Decimal is cut to 10 decimal places)."""
     json_columns = _mariadb_json_columns(conn, name, schema)
-    domains = _domain_modifiers(conn, name, schema)
+    domains: dict[str, Any] | None = None
 
-    def exact(inspector: Any, table: sa.Table, info: dict[str, Any]) -> None:
+    def exact(info: dict[str, Any]) -> None:
+        nonlocal domains
         if isinstance(info["type"], postgresql.DOMAIN):
+            if domains is None:  # asked only of a table that has a domain column
+                domains = _domain_modifiers(conn, name, schema)
             info["type"] = _domain_base(info["type"], domains.get(info["name"]))
         if info["name"] in json_columns:
             info["type"] = sa.JSON()
         elif isinstance(info["type"], sa.Float) and info["type"].asdecimal:
             info["type"].asdecimal = False
 
+    return exact
+
+
+def reflect(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
+    """A table as the database describes it (its keys, indexes and constraints too),
+    with columns typed so that their values read exactly (:func:`_exact`). Raises
+    NoSuchTableError."""
+    exact = _exact(conn, name, schema)
     return sa.Table(
         name,
         sa.MetaData(),
         autoload_with=conn,
         schema=schema,
-        listeners=[("column_reflect", exact)],
+        listeners=[("column_reflect", lambda inspector, table, info: exact(info))],
+    )
+
+
+def reflect_columns(conn: sa.Connection, name: str, schema: str | None = None) -> sa.Table:
+    """A table's columns, typed as :func:`reflect` types them, and its primary key, in
+    the key's own order: all a source reads by. Two catalogue queries, where reflecting
+    the whole table asks a dozen (foreign keys, indexes, constraints, comments, options)
+    and SQLAlchemy compiles each: most of a small sync's time before its first batch.
+    Raises NoSuchTableError."""
+    inspector = sa.inspect(conn)
+    infos: list[Any] = inspector.get_columns(name, schema=schema)
+    exact = _exact(conn, name, schema)
+    for info in infos:
+        exact(info)
+    primary = inspector.get_pk_constraint(name, schema=schema)
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        *(sa.Column(c["name"], c["type"], nullable=c["nullable"]) for c in infos),
+        sa.PrimaryKeyConstraint(*primary["constrained_columns"], name=primary.get("name")),
+        schema=schema,
     )

@@ -30,9 +30,7 @@ from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.liveness import Heartbeat, Watchdog
 from syncbeat.engine.movers import Moved, Mover
 from syncbeat.engine.progress import Progress
-from syncbeat.engine.repair import RepairMover
 from syncbeat.engine.retry import retrying
-from syncbeat.engine.sides import open_sides
 from syncbeat.engine.sizing import BatchSizer
 from syncbeat.store import Store, events, protocol
 from syncbeat.vocabulary import defaults, urls
@@ -275,9 +273,11 @@ class Runner:
         ends = (source, dest, self.statements, lease.uid, lease.epoch)
         mover: Mover
         if self.repairing:
-            mover = repair = RepairMover(*ends, before_write=before_write)
-            repair.attach(open_sides(self.spec))
-            why = repair.describe
+            from syncbeat.engine import repair, sides  # start-up: loaded for a repair only
+
+            mover = fixer = repair.RepairMover(*ends, before_write=before_write)
+            fixer.attach(sides.open_sides(self.spec))
+            why = fixer.describe
         else:
             fenced = self.hooks.checkpoints
             mover, why = choose_mover(*ends, fenced=fenced, before_write=before_write)

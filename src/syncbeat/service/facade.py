@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -15,16 +16,17 @@ from syncbeat.connectors import allowlist, engines
 from syncbeat.connectors.failures import classify
 from syncbeat.engine.hooks import RunHooks
 from syncbeat.engine.runner import Outcome, run_claimed
-from syncbeat.engine.sides import open_sides
-from syncbeat.engine.verify import Report, verify
 from syncbeat.service.models import EventView, JobView, PipelineView, WorkerView
-from syncbeat.service.worker import Worker, WorkerSettings
 from syncbeat.store import Store, catalog, protocol, queries
 from syncbeat.store.owners import Owner
 from syncbeat.vocabulary import defaults, urls
 from syncbeat.vocabulary.errors import InvalidTransition, JobBusy, PipelineNotFound, SyncbeatError
 from syncbeat.vocabulary.pipeline import Origin, PipelineSpec
 from syncbeat.vocabulary.status import FAILED, PAUSED, QUEUED, RUNNING, JobKind, Request
+
+if TYPE_CHECKING:
+    from syncbeat.engine.verify import Report
+    from syncbeat.service.worker import Worker, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +318,11 @@ class Syncbeat:
             (allowed or allowlist.Allowlist.configured()).check_pipeline(
                 spec.source_url, spec.dest_url
             )
+        # Start-up: verify's modules (checksums, canonical forms, a thread pool) load only
+        # for a verify, not for every command that makes a Syncbeat.
+        from syncbeat.engine.sides import open_sides
+        from syncbeat.engine.verify import verify
+
         try:
             sides = open_sides(spec)
             try:
@@ -338,6 +345,8 @@ class Syncbeat:
 
     def worker(self, settings: WorkerSettings | None = None) -> Worker:
         """A worker on this store; call ``run()`` on it (blocks) and ``stop()`` to drain."""
+        from syncbeat.service.worker import Worker  # start-up: only `syncbeat worker` runs one
+
         return Worker(self.store, settings)
 
     def workers(self, *, include_stopped: bool = False) -> list[WorkerView]:

@@ -89,7 +89,7 @@ class SqlSource:
         assert self.table_name is not None
         schema, _, name = self.table_name.rpartition(".")
         try:
-            table = typemap.reflect(conn, name, schema or None)
+            table = typemap.reflect_columns(conn, name, schema or None)
         except sa.exc.NoSuchTableError:
             raise SourceError(
                 f"The source table {self.table_name!r} does not exist in {urls.mask(self.url)}.",
@@ -103,12 +103,12 @@ class SqlSource:
             self.key = primary
             self.key_not_null = bool(self.key)
         # The database guarantees the key is unique (fast paths rely on it; elsewhere the
-        # peek row checks it batch by batch).
-        unique = [set(primary)] + [
-            set(ix["column_names"])
-            for ix in sa.inspect(conn).get_indexes(name, schema=schema or None)
-            if ix["unique"]
-        ]
+        # peek row checks it batch by batch). The primary key is by definition, so the
+        # indexes (four catalogue queries before the first batch) are read for another key.
+        unique: list[set[str | None]] = [set(primary)]
+        if self.key and set(self.key) not in unique:
+            indexes = sa.inspect(conn).get_indexes(name, schema=schema or None)
+            unique += [set(ix["column_names"]) for ix in indexes if ix["unique"]]
         self.key_unique = bool(self.key) and set(self.key) in unique
 
     def _probe_query(self, conn: sa.Connection) -> None:
@@ -130,7 +130,7 @@ class SqlSource:
             schema = conn.exec_driver_sql(
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
             ).scalar_one()
-        probe = typemap.reflect(conn, _PROBE, schema)
+        probe = typemap.reflect_columns(conn, _PROBE, schema)
         self.collations = self._read_collations(conn, None, _PROBE, temporary=True)
         conn.exec_driver_sql(f"{drop} {probe_name}")
         types = {c.name: c.type for c in probe.columns}
