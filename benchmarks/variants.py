@@ -32,7 +32,10 @@ class Variant:
 
     @property
     def pipe(self) -> str:
-        """The name of the raw pipe this variant's ``x pipe`` is against."""
+        """The name of the raw pipe this variant's ``x pipe`` is against: its direction's,
+        on the same table (the small table's PG pipe for the small-table rows)."""
+        if (self.src, self.dst, self.src_db) == ("pg", "pg", SMALL_DB):
+            return "copy_pipe_small"
         return PIPES[(self.src, self.dst)]
 
 
@@ -127,6 +130,16 @@ def all_variants(with_10m: bool, dlt_cross_backend: str) -> list[Variant]:
     v += [
         *cross_variants("pg", "mariadb", dlt_cross_backend),
         *cross_variants("mariadb", "pg", dlt_cross_backend),
+        Variant(
+            "copy_pipe_small",
+            "raw COPY pipe psql|psql, small",
+            "scaling",
+            "pipe",
+            "pg",
+            "pg",
+            src_db=SMALL_DB,
+            note="RSS: both psql processes added",
+        ),
         Variant(
             "sb_append_small",
             "syncbeat PG->PG append, small",
