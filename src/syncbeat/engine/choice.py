@@ -8,8 +8,9 @@ from syncbeat.connectors.destinations import SqlDestination
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.statements import Statements
 from syncbeat.engine.movers import Mover, PgCopyMover, RowMover
+from syncbeat.engine.relay_to_postgres import MysqlToPgRelay
 
-MOVERS: tuple[type[Mover], ...] = (PgCopyMover, RowMover)
+MOVERS: tuple[type[Mover], ...] = (PgCopyMover, MysqlToPgRelay, RowMover)
 """Every way to move batches, fastest first: the first that fits both ends is chosen.
 RowMover fits any pair, so the list always ends in a choice."""
 
