@@ -142,7 +142,7 @@ class MysqlToPgRelay(RelayMover):
         count, refused, packet, data = row
         self._packet = int(packet)
         if refused:
-            return count, _Lines(None, f"{refused} row(s) hold a value the row path refuses")
+            return count, _Lines(None, f"{refused} row(s) hold a value for the row path")
         if data is not None and data.count(b"\n") == count:
             return count, _Lines(bytes(data))
         # Cut at the packet: the batch once more, a line a row.

@@ -10,7 +10,8 @@ SQL form has none here: the whole table takes the row path (:func:`unfit` says w
 
 A value the row path refuses (a boolean of 2, a MariaDB TIME outside a day, text longer
 than its column) has a condition (:attr:`CopyText.refused`) that the relay counts in the
-same statement: a batch holding one goes through the row path, which names it.
+same statement: a batch holding one goes through the row path, which names it. So does
+a long text that needs escapes (see _SHORT).
 
 Literals are hex, with a character set, so that no ``sql_mode`` (NO_BACKSLASH_ESCAPES)
 changes what they mean.
@@ -49,10 +50,24 @@ class _Field:
     """The column is text: read in UTF-8 (converted if its character set is another)."""
 
 
+_SHORT = 4096
+"""Bytes up to which a text is escaped in SQL. MariaDB's REPLACE (and REGEXP_REPLACE)
+moves the rest of the string for every match: quadratic, hours for a few MB of tabs. A
+longer text goes as it is when it holds nothing to escape, and sends its batch through
+the row path when it does (:func:`_long_escapes`)."""
+
+
 def _escaped(c: str) -> str:
+    short = c
     for raw, escape in _ESCAPES:
-        c = f"REPLACE({c}, {raw}, {escape})"
-    return c
+        short = f"REPLACE({short}, {raw}, {escape})"
+    return f"IF(LENGTH({c}) <= {_SHORT}, {short}, {c})"
+
+
+def _long_escapes(c: str) -> str:
+    """A text too long to escape in SQL that needs escapes (LOCATE is linear)."""
+    found = " OR ".join(f"LOCATE({raw}, {c}) > 0" for raw, _ in _ESCAPES)
+    return f"LENGTH({c}) > {_SHORT} AND ({found})"
 
 
 def _number(dst: TypeEngine[Any]) -> bool:
@@ -87,14 +102,14 @@ def _double(src: TypeEngine[Any], dst: TypeEngine[Any], is_key: bool) -> _Field 
 
 
 def _text(src: TypeEngine[Any], dst: TypeEngine[Any], is_key: bool) -> _Field | str:
-    if isinstance(dst, sa.JSON):
-        return _Field(_escaped("{c}"), textual=True)  # JSON as its text, never parsed
+    if isinstance(dst, sa.JSON):  # JSON as its text, never parsed
+        return _Field(_escaped("{c}"), _long_escapes("{c}"), textual=True)
     if not isinstance(dst, sa.String):
         return _other(src, dst)
     length, src_length = dst.length, getattr(src, "length", None)
-    refused = None
+    refused = _long_escapes("{c}")
     if length and (src_length is None or src_length > length):  # conversions._at_most
-        refused = f"CHAR_LENGTH({{c}}) > {int(length)}"
+        refused = f"CHAR_LENGTH({{c}}) > {int(length)} OR {refused}"
     return _Field(_escaped("{c}"), refused, textual=True)
 
 
@@ -128,8 +143,7 @@ def _time(src: TypeEngine[Any], dst: TypeEngine[Any], is_key: bool) -> _Field | 
 
 
 def _uuid(src: TypeEngine[Any], dst: TypeEngine[Any], is_key: bool) -> _Field | str:
-    # As text first: IFNULL(uuid, NULL's text) reads that text as a UUID, which is NULL.
-    return _Field("CONCAT({c})") if isinstance(dst, sa.Uuid) else _other(src, dst)
+    return _Field("{c}") if isinstance(dst, sa.Uuid) else _other(src, dst)
 
 
 def _other(src: TypeEngine[Any], dst: TypeEngine[Any]) -> str:
@@ -190,9 +204,11 @@ class CopyText:
     """A source table's rows as COPY text lines, in SQL (a table :func:`unfit` passed)."""
 
     line: str
-    """One row's line, ending in a newline, as UTF-8 bytes."""
+    """One row's line, ending in a newline, as UTF-8 bytes; NULL when a value's text is
+    past max_allowed_packet."""
     refused: str
-    """1 for a row holding a value the row path refuses, else 0."""
+    """1 for a row the row path must write (a value it refuses, a long text with
+    escapes), else 0."""
 
     @classmethod
     def build(
@@ -212,10 +228,15 @@ class CopyText:
             charset = charsets.get(column.name)
             if found.textual and charset is not None and charset.lower() not in _UTF8:
                 sql = f"CONVERT({sql} USING utf8mb4)"
-            texts.append(f"IFNULL({found.text.replace('{c}', sql)}, {NULL})")
+            text = found.text.replace("{c}", sql)
+            if not found.textual:  # IF would read \N as the column's type (a UUID: NULL)
+                text = f"CONCAT({text})"
+            # NULL's text only for NULL: a value past max_allowed_packet is NULL too (a
+            # warning), and must make the whole line NULL (CONCAT), never a NULL value.
+            texts.append(f"IF({sql} IS NULL, {NULL}, {text})")
             if found.refused is not None:
                 refusals.append(f"({found.refused.replace('{c}', sql)})")
-        line = f"CAST(CONCAT(CONCAT_WS({TAB}, {', '.join(texts)}), {NEWLINE}) AS BINARY)"
+        line = f"CAST(CONCAT({f', {TAB}, '.join(texts)}, {NEWLINE}) AS BINARY)"
         refused = f"CASE WHEN {' OR '.join(refusals)} THEN 1 ELSE 0 END" if refusals else "0"
         return cls(line, refused)
 
