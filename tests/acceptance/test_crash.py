@@ -34,6 +34,7 @@ from tests.support.crashes import (
     crash_and_resume,
     crash_seed,
     dest_state,
+    make_mariadb_source,
     make_pg_source,
     make_sqlite_source,
     poll_while_running,
@@ -117,6 +118,50 @@ def test_postgres_append_survives_repeated_sigkill(
     _, events = only_job_and_events(store_url)
     paths = {e.data["path"] for e in events if e.kind == "plan" and e.data}
     assert paths == {path}, f"seed {seed}: {paths}"
+
+
+@pytest.mark.mariadb
+@pytest.mark.postgres
+def test_mariadb_to_postgres_append_survives_repeated_sigkill(
+    mariadb_url: str,
+    pg_url: str,
+    store_url: str,
+    tmp_path: Path,
+    seed: int,
+    engines: list[sa.Engine],
+) -> None:
+    """Over the relay (engine.relay_to_postgres), whose next batch is read on a second
+    thread while the current one is written: a kill at any moment loses none."""
+    rows, batch = 100_000, 2000
+    make_mariadb_source(mariadb_url, rows)
+    src, dest = watching_engine(mariadb_url), watching_engine(pg_url)
+    engines += [src, dest]
+    with dest.begin() as conn:
+        conn.exec_driver_sql(APPEND_DEST_DDL)
+    crasher = Crasher(
+        sync_args(mariadb_url, pg_url, table="items", mode="append", batch_size=batch),
+        store_url,
+        src,
+        dest,
+        tmp_path,
+        random.Random(seed),
+        seed,
+        batch,
+    )
+    states, _ = crash_and_resume(
+        crasher,
+        syncing_kills=8,
+        startup_kills=2,
+        max_delay=0.02,
+        rows=rows,
+        src_url=mariadb_url,
+        dest_url=pg_url,
+        dest_table="items",
+    )
+    check_events(store_url, states, 8, rows, seed)
+    _, events = only_job_and_events(store_url)
+    paths = {e.data["path"] for e in events if e.kind == "plan" and e.data}
+    assert paths == {"mysql-to-pg"}, f"seed {seed}: {paths}"
 
 
 @pytest.mark.parametrize("mode", ["append", "replace"])

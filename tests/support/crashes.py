@@ -67,6 +67,28 @@ def make_pg_source(url: str, rows: int) -> None:
     engine.dispose()
 
 
+MARIADB_SOURCE_DDL = (
+    "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(60) NOT NULL, "
+    "price DECIMAL(12,2), qty INTEGER, created DATETIME(6), flag BOOLEAN, note TEXT) "
+    "DEFAULT CHARSET utf8mb4"
+)
+
+
+def make_mariadb_source(url: str, rows: int) -> None:
+    """As make_pg_source, in MariaDB (its SEQUENCE engine gives the numbers)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(MARIADB_SOURCE_DDL)
+        conn.exec_driver_sql(
+            "INSERT INTO items SELECT 3 * seq + 1, CONCAT('item ', seq, ' é'), "
+            "(seq %% 10000) / 4.0, seq %% 97, "
+            "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq * 1500000 MICROSECOND, "
+            "seq %% 3 = 0, CASE WHEN seq %% 5 = 0 THEN CONCAT('note', CHAR(9), CHAR(92), seq) END "
+            f"FROM seq_0_to_{rows - 1}"
+        )
+    engine.dispose()
+
+
 def make_sqlite_source(url: str, rows: int) -> None:
     engine = sa.create_engine(url)
     start = dt.datetime(2024, 1, 1)

@@ -9,8 +9,9 @@ from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.statements import Statements
 from syncbeat.engine.movers import Mover, PgCopyMover, RowMover
 from syncbeat.engine.relay_to_mysql import PgToMysqlRelay
+from syncbeat.engine.relay_to_postgres import MysqlToPgRelay
 
-MOVERS: tuple[type[Mover], ...] = (PgCopyMover, PgToMysqlRelay, RowMover)
+MOVERS: tuple[type[Mover], ...] = (PgCopyMover, PgToMysqlRelay, MysqlToPgRelay, RowMover)
 """Every way to move batches, fastest first: the first that fits both ends is chosen.
 RowMover fits any pair, so the list always ends in a choice."""
 

@@ -1,0 +1,1 @@
+"""Load formats of one database, written by another database's SQL."""
