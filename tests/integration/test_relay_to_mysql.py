@@ -240,7 +240,11 @@ def test_a_server_refusing_load_data_leaves_the_batches_to_insert(
 
 
 def test_the_row_path_still_arrives_as_documented(
-    store_url: str, pg_url: str, mariadb_url: str, monkeypatch: pytest.MonkeyPatch
+    store_url: str,
+    pg_url: str,
+    mariadb_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The type matrix's pg-to-mariadb pair takes the relay; with the relay out of the
     way it holds the row path (a --query's, an unfit table's) to the same rules."""
@@ -248,5 +252,5 @@ def test_the_row_path_still_arrives_as_documented(
         choice, "MOVERS", tuple(m for m in choice.MOVERS if m is not PgToMysqlRelay)
     )
     fidelity.test_every_type_family_arrives_as_documented(
-        store_url, ("pg", "mariadb", pg_url, mariadb_url)
+        store_url, ("pg", "mariadb", pg_url, mariadb_url), caplog
     )
