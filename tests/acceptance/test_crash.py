@@ -87,15 +87,34 @@ def test_postgres_append_survives_repeated_sigkill(
 ) -> None:
     """Into PostgreSQL over the binary COPY pass-through, into MariaDB over the CSV
     relay: each batch, and the next one read ahead while it is written, killed."""
-    rows, batch = 200_000, 2000
+    rows = 200_000
     dest_url = request.getfixturevalue("pg_url2" if dest == "pg" else "mariadb_url")
     make_pg_source(pg_url, rows)
-    src, dest_engine = watching_engine(pg_url), watching_engine(dest_url)
+    ddl = APPEND_DEST_DDL if dest == "pg" else MARIADB_APPEND_DDL
+    _killed_and_resumed(pg_url, dest_url, ddl, rows, 11, path, store_url, tmp_path, seed, engines)
+
+
+def _killed_and_resumed(
+    src_url: str,
+    dest_url: str,
+    dest_ddl: str,
+    rows: int,
+    kills: int,
+    path: str,
+    store_url: str,
+    tmp_path: Path,
+    seed: int,
+    engines: list[sa.Engine],
+) -> None:
+    """An append of ``rows`` SIGKILLed ``kills`` times mid-sync (and twice at start-up),
+    resumed each time: the destination ends a row-by-row copy, over ``path``."""
+    batch = 2000
+    src, dest_engine = watching_engine(src_url), watching_engine(dest_url)
     engines += [src, dest_engine]
     with dest_engine.begin() as conn:
-        conn.exec_driver_sql(APPEND_DEST_DDL if dest == "pg" else MARIADB_APPEND_DDL)
+        conn.exec_driver_sql(dest_ddl)
     crasher = Crasher(
-        sync_args(pg_url, dest_url, table="items", mode="append", batch_size=batch),
+        sync_args(src_url, dest_url, table="items", mode="append", batch_size=batch),
         store_url,
         src,
         dest_engine,
@@ -106,15 +125,15 @@ def test_postgres_append_survives_repeated_sigkill(
     )
     states, _ = crash_and_resume(
         crasher,
-        syncing_kills=11,
+        syncing_kills=kills,
         startup_kills=2,
         max_delay=0.02,
         rows=rows,
-        src_url=pg_url,
+        src_url=src_url,
         dest_url=dest_url,
         dest_table="items",
     )
-    check_events(store_url, states, 11, rows, seed)
+    check_events(store_url, states, kills, rows, seed)
     _, events = only_job_and_events(store_url)
     paths = {e.data["path"] for e in events if e.kind == "plan" and e.data}
     assert paths == {path}, f"seed {seed}: {paths}"
@@ -132,36 +151,10 @@ def test_mariadb_to_postgres_append_survives_repeated_sigkill(
 ) -> None:
     """Over the relay (engine.relay_to_postgres), whose next batch is read on a second
     thread while the current one is written: a kill at any moment loses none."""
-    rows, batch = 100_000, 2000
+    rows = 100_000
     make_mariadb_source(mariadb_url, rows)
-    src, dest = watching_engine(mariadb_url), watching_engine(pg_url)
-    engines += [src, dest]
-    with dest.begin() as conn:
-        conn.exec_driver_sql(APPEND_DEST_DDL)
-    crasher = Crasher(
-        sync_args(mariadb_url, pg_url, table="items", mode="append", batch_size=batch),
-        store_url,
-        src,
-        dest,
-        tmp_path,
-        random.Random(seed),
-        seed,
-        batch,
-    )
-    states, _ = crash_and_resume(
-        crasher,
-        syncing_kills=8,
-        startup_kills=2,
-        max_delay=0.02,
-        rows=rows,
-        src_url=mariadb_url,
-        dest_url=pg_url,
-        dest_table="items",
-    )
-    check_events(store_url, states, 8, rows, seed)
-    _, events = only_job_and_events(store_url)
-    paths = {e.data["path"] for e in events if e.kind == "plan" and e.data}
-    assert paths == {"mysql-to-pg"}, f"seed {seed}: {paths}"
+    args = (APPEND_DEST_DDL, rows, 8, "mysql-to-pg", store_url, tmp_path, seed, engines)
+    _killed_and_resumed(mariadb_url, pg_url, *args)
 
 
 @pytest.mark.parametrize("mode", ["append", "replace"])

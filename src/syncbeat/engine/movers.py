@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from psycopg import Error as _PsycopgError
@@ -244,17 +244,7 @@ class PgCopyMover(Mover):
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
         try:
-            try:
-                return self._move(before, batch_size, retries)
-            except UniqueViolation:
-                if self.staged or self.dest.mode != "upsert":
-                    raise
-                log.info(
-                    "a conflicting row appeared: upserts go through staging now",
-                    extra={"action": "upsert_staged"},
-                )
-                self.staged = True
-                return self._move(before, batch_size, retries)
+            return staged_on_conflict(self, lambda: self._move(before, batch_size, retries))
         except sa.exc.DBAPIError as exc:
             raise classify(
                 exc, "copying a batch between PostgreSQL databases", destination=True
@@ -313,6 +303,30 @@ class PgCopyMover(Mover):
             except _AlreadyWritten:
                 pass
         return Moved(after.rows_done - before.rows_done, after, more)
+
+
+class Staging(Protocol):
+    """A mover whose upserts COPY straight in until they meet a row already there."""
+
+    dest: SqlDestination
+    staged: bool
+
+
+def staged_on_conflict(mover: Staging, attempt: Callable[[], Moved]) -> Moved:
+    """Try a batch; if an upsert that skipped staging met a row already there (its
+    unique violation rolled the batch back), try it again through staging, as every
+    later batch will go."""
+    try:
+        return attempt()
+    except UniqueViolation:
+        if mover.staged or mover.dest.mode != "upsert":
+            raise
+        log.info(
+            "a conflicting row appeared: upserts go through staging now",
+            extra={"action": "upsert_staged"},
+        )
+        mover.staged = True
+        return attempt()
 
 
 def _relay(out: Any, inp: Any) -> None:

@@ -104,8 +104,10 @@ class PgToMysqlRelay(RelayMover):
                     for setting in mysql_csv.SESSION:  # SET LOCAL: undone as the read ends
                         cur.execute(setting)
                     select = _rendered(query, engine.dialect, cur)
+                    data = bytearray()  # grown in place: a list of the rows' blocks
                     with cur.copy(f"COPY ({select}) TO STDOUT {mysql_csv.COPY_OPTIONS}") as out:
-                        data = b"".join(out)
+                        for block in out:  # would hold an object per row beside the bytes
+                            data += block
                     rows = cur.rowcount
         except sa.exc.DBAPIError as exc:
             raise classify(exc, doing) from None

@@ -36,7 +36,7 @@ from syncbeat.connectors.formats import copy_text
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.sources.ranges import KeyRanges
 from syncbeat.connectors.typemap import MYSQL
-from syncbeat.engine.movers import Moved, RowMover
+from syncbeat.engine.movers import Moved, RowMover, staged_on_conflict
 from syncbeat.engine.relay import Fetched, RelayMover
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.checkpoint import Checkpoint, Key
@@ -166,18 +166,9 @@ class MysqlToPgRelay(RelayMover):
         lines: _Lines = fetched.data
         if lines.data is None:
             return self._by_rows(before, fetched, retries, lines.why)
+        data = lines.data
         try:
-            try:
-                return self._store(fetched, lines.data, before, retries)
-            except UniqueViolation:
-                if self.staged or self.dest.mode != "upsert":
-                    raise
-                log.info(
-                    "a conflicting row appeared: upserts go through staging now",
-                    extra={"action": "upsert_staged"},
-                )
-                self.staged = True
-                return self._store(fetched, lines.data, before, retries)
+            return staged_on_conflict(self, lambda: self._store(fetched, data, before, retries))
         except sa.exc.DBAPIError as exc:
             raise classify(
                 exc, f"writing the destination {urls.mask(self.dest.url)}", destination=True
