@@ -10,8 +10,15 @@ from syncbeat.connectors.statements import Statements
 from syncbeat.engine.movers import Mover, PgCopyMover, RowMover
 from syncbeat.engine.relay_to_mysql import PgToMysqlRelay
 from syncbeat.engine.relay_to_postgres import MysqlToPgRelay
+from syncbeat.engine.rows_ahead import RowsAheadMover
 
-MOVERS: tuple[type[Mover], ...] = (PgCopyMover, PgToMysqlRelay, MysqlToPgRelay, RowMover)
+MOVERS: tuple[type[Mover], ...] = (
+    PgCopyMover,
+    PgToMysqlRelay,
+    MysqlToPgRelay,
+    RowsAheadMover,
+    RowMover,
+)
 """Every way to move batches, fastest first: the first that fits both ends is chosen.
 RowMover fits any pair, so the list always ends in a choice."""
 

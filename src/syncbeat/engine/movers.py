@@ -27,6 +27,7 @@ from syncbeat.connectors.destinations.bulk import pg_stage, pg_upsert_from
 from syncbeat.connectors.failures import as_driver_error, classify
 from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import FLOAT4
+from syncbeat.connectors.paging import Page
 from syncbeat.connectors.sources import SqlSource
 from syncbeat.connectors.sources.sql import pg_regclass
 from syncbeat.connectors.statements import Statements
@@ -105,16 +106,24 @@ class RowMover(Mover):
     describe = "generic path"
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
+        page = self.read(before.last_key, batch_size)
+        if not page.rows:
+            return Moved(0, before, False)
+        self.before_write()
+        return self.write(page, before, retries)
+
+    def read(self, last: Key | None, batch_size: int) -> Page:
+        """The keyset page after ``last`` (its own connection: any thread may read)."""
         engine = self.source.engine
         try:
             with engine.connect() as conn, self.statements.track(engine, conn):
-                page = self.source.read(conn, before.last_key, batch_size)
+                return self.source.read(conn, last, batch_size)
         except sa.exc.DBAPIError as exc:
             raise classify(exc, f"reading the source {urls.mask(self.source.url)}") from None
-        if not page.rows:
-            return Moved(0, before, False)
+
+    def write(self, page: Page, before: Checkpoint, retries: int) -> Moved:
+        """Write ``page`` (not empty) and advance the state row from ``before``."""
         after = before.advance(page.last_key or (), len(page.rows), retries)
-        self.before_write()
         try:
             self.dest.write(
                 page.rows,
