@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from syncbeat.connectors import paging
+from syncbeat.connectors import paging, typemap
 from syncbeat.vocabulary.checkpoint import Key
 
 if TYPE_CHECKING:
@@ -34,12 +34,15 @@ class KeyRanges:
     def __init__(self, source: SqlSource) -> None:
         self.source = source
         self.columns = [source.selectable.c[name] for name in source.key]
-        # What the checkpoint holds of each key column: the value, or the boundary the
-        # row path reads beside it (an enum's number).
+        # What the checkpoint holds of each key column, read as the row path reads it:
+        # the boundary it reads beside the row (an enum's number), or the value as
+        # selected to arrive exactly (a MariaDB TIME as the duration it is: as the
+        # column's type, 25:00:00 would arrive as a time of day, 01:00).
         self.recorded: list[sa.ColumnElement[Any]] = []
         for k, column in zip(source.key_plan, self.columns, strict=True):
             boundary = k.boundary(column)
-            self.recorded.append(column if boundary is None else boundary)
+            exact = typemap.read_expression(column, source.dialect)
+            self.recorded.append(exact if boundary is None else boundary)
 
     def upper(
         self, conn: sa.Connection, last: Key | None, batch_size: int
