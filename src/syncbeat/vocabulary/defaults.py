@@ -139,9 +139,11 @@ COPY_BATCH_FIRST, COPY_BATCH_MAX = 50_000, 1_000_000
 """The same for PostgreSQL's binary COPY relay: no Python values, so a batch this size
 takes a fraction of a second and memory is one COPY block."""
 
-RELAY_BATCH_FIRST, RELAY_BATCH_MAX = 20_000, 500_000
+RELAY_BATCH_FIRST, RELAY_BATCH_MAX = 5_000, 500_000
 """The same for the cross-engine relays (engine.relay), whose batch is bytes in memory:
-capped further by RELAY_BATCH_BYTES."""
+capped further by RELAY_BATCH_BYTES from the second batch on, once a batch has shown
+how wide a row is. The first is as small as the row path's, so a table of very wide
+rows costs no more memory here than there; the sizer grows it 4x a batch."""
 
 RELAY_BATCH_BYTES = 16 * 1024 * 1024
 """Bytes of formatted rows one relay batch may hold (two are in memory at once, one
