@@ -59,10 +59,19 @@ _TRANSIENT_TEXT = (
 
 def _codes(exc: sa.exc.DBAPIError) -> tuple[str | None, int | None]:
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)
-    args = getattr(orig, "args", ())
-    errno = args[0] if args and isinstance(args[0], int) else None
-    return sqlstate, errno
+    return getattr(orig, "sqlstate", None), errno_of(orig) if orig is not None else None
+
+
+def errno_of(exc: BaseException) -> int | None:
+    """A MySQL driver error's number (its first argument), or None."""
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a driver's own error, raised on a raw cursor (outside
+    SQLAlchemy): psycopg's carry a sqlstate, the MySQL drivers' a number."""
+    return hasattr(exc, "sqlstate") or errno_of(exc) is not None
 
 
 def _message(exc: sa.exc.DBAPIError) -> str:

@@ -28,7 +28,7 @@ from syncbeat.connectors.failures import as_driver_error, classify
 from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import FLOAT4
 from syncbeat.connectors.paging import Page
-from syncbeat.connectors.sources import SqlSource
+from syncbeat.connectors.sources import SqlSource, ranges
 from syncbeat.connectors.sources.sql import pg_regclass
 from syncbeat.connectors.statements import Statements
 from syncbeat.vocabulary import defaults, urls
@@ -141,7 +141,7 @@ class RowMover(Mover):
         return Moved(len(page.rows), after, page.more)
 
 
-class _AlreadyWritten(Exception):
+class AlreadyWritten(Exception):
     """An earlier try of this batch committed (its answer was lost): roll back."""
 
 
@@ -196,10 +196,9 @@ class PgCopyMover(Mover):
         """Why the fast path cannot serve this pair, or None when it can."""
         if source.engine.dialect.driver != "psycopg" or dest.engine.dialect.driver != "psycopg":
             return ""  # not PostgreSQL on both sides
-        if source.table_name is None:
-            return "the source is a query"
-        if not source.key or not source.key_unique:
-            return "the key is not backed by a unique index in the source"
+        if why := ranges.unranged(source):
+            return why
+        assert source.table_name is not None  # a ranged source is a table
         wanted = _column_types(source.engine, source.table_name, source.columns)
         got = _column_types(dest.engine, _qualified(dest.schema, dest.table.name), source.columns)
         for name, (typ, builtin) in wanted.items():
@@ -259,14 +258,8 @@ class PgCopyMover(Mover):
                 exc, "copying a batch between PostgreSQL databases", destination=True
             ) from None
         except _PsycopgError as exc:
-            if isinstance(exc, UniqueViolation) and self.dest.mode == "upsert":
-                collision = collisions.from_violation(exc, self.dest.table_name)
-                if collision is not None:
-                    raise collision from None
-            raise classify(
-                as_driver_error(exc, "COPY"),
-                "copying a batch between PostgreSQL databases",
-                destination=True,
+            raise copy_failure(
+                self.dest, exc, "copying a batch between PostgreSQL databases"
             ) from None
 
     def _move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
@@ -306,12 +299,22 @@ class PgCopyMover(Mover):
                     if self.fenced and not dest_state.advance(
                         dconn, self.uid, self.epoch, before, after
                     ):
-                        raise _AlreadyWritten
+                        raise AlreadyWritten
                     faults.strike(Point.DEST_WRITE)  # tests only: fails before the commit
                 faults.strike(Point.DEST_ACK)  # tests only: fails after it (its answer lost)
-            except _AlreadyWritten:
+            except AlreadyWritten:
                 pass
         return Moved(after.rows_done - before.rows_done, after, more)
+
+
+def copy_failure(dest: SqlDestination, exc: _PsycopgError, doing: str) -> Exception:
+    """What a psycopg error of a COPY into ``dest`` means: an upsert's collision on
+    another unique index, named; else the error, classified like any."""
+    if isinstance(exc, UniqueViolation) and dest.mode == "upsert":
+        collision = collisions.from_violation(exc, dest.table_name)
+        if collision is not None:
+            return collision
+    return classify(as_driver_error(exc, "COPY"), doing, destination=True)
 
 
 class Staging(Protocol):

@@ -18,12 +18,11 @@ tens of MB however wide the rows.
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from syncbeat.engine.movers import Moved, Mover
+from syncbeat.engine.movers import Moved, Mover, RowMover
 from syncbeat.vocabulary import defaults
 from syncbeat.vocabulary.checkpoint import Checkpoint, Key
 
@@ -32,9 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Fetched:
-    """One batch as the source formatted it: the rows after ``after`` up to ``upper``."""
+    """One batch as the source formatted it: the rows up to ``upper``."""
 
-    after: Key | None
     upper: Key
     more: bool
     data: Any
@@ -54,10 +52,20 @@ class RelayMover(Mover):
 
     def prepare(self) -> None:
         super().prepare()
+        # Only the runner's thread reads and sets these; the pool's thread runs fetch.
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: tuple[Key, Future[Fetched | None]] | None = None
-        self._lock = threading.Lock()
         self._row_bytes = 0  # the widest average row of a batch so far
+        # The row path, for the batches (or the tables) a relay leaves to it.
+        self.rows = RowMover(
+            self.source,
+            self.dest,
+            self.statements,
+            self.uid,
+            self.epoch,
+            fenced=self.fenced,
+            before_write=self.before_write,
+        )
 
     def fetch(self, after: Key | None, batch_size: int) -> Fetched | None:
         """Read the batch after ``after``; None when no row follows it. Runs on the
@@ -86,8 +94,7 @@ class RelayMover(Mover):
         """The batch after ``after``: the one read ahead if it is that batch, else read
         now. A read-ahead's error is raised here, in the batch it belongs to, so it is
         retried and classified as any read error."""
-        with self._lock:
-            ahead, self._ahead = self._ahead, None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None:
             key, future = ahead
             if key == after:
@@ -98,13 +105,10 @@ class RelayMover(Mover):
     def _read_ahead(self, after: Key, batch_size: int) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="syncbeat-read-ahead")
-        future = self._pool.submit(self.fetch, after, batch_size)
-        with self._lock:
-            self._ahead = (after, future)
+        self._ahead = (after, self._pool.submit(self.fetch, after, batch_size))
 
     def close(self) -> None:
-        with self._lock:
-            ahead, self._ahead = self._ahead, None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead[1].cancel()
             _quietly(ahead[1])

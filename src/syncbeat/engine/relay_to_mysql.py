@@ -31,22 +31,18 @@ from psycopg import sql as psycopg_sql
 from syncbeat.connectors import faults
 from syncbeat.connectors.destinations import SqlDestination
 from syncbeat.connectors.destinations import state as dest_state
-from syncbeat.connectors.failures import as_driver_error, classify
+from syncbeat.connectors.failures import as_driver_error, classify, is_driver_error
 from syncbeat.connectors.faults import Point
-from syncbeat.connectors.sources import SqlSource, mysql_csv
+from syncbeat.connectors.sources import SqlSource, mysql_csv, ranges
 from syncbeat.connectors.sources.mysql_csv import MysqlCsv
 from syncbeat.connectors.sources.ranges import KeyRanges
 from syncbeat.connectors.typemap import MYSQL
-from syncbeat.engine.movers import Moved, RowMover
+from syncbeat.engine.movers import AlreadyWritten, Moved
 from syncbeat.engine.relay import Fetched, RelayMover
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.checkpoint import Checkpoint, Key
 
 log = logging.getLogger(__name__)
-
-
-class _AlreadyWritten(Exception):
-    """An earlier try of this batch committed (its answer was lost): write nothing."""
 
 
 class PgToMysqlRelay(RelayMover):
@@ -61,10 +57,8 @@ class PgToMysqlRelay(RelayMover):
             return ""  # not PostgreSQL into MariaDB/MySQL
         if dest.dialect not in MYSQL or dest.engine.dialect.driver != "pymysql":
             return ""
-        if source.table_name is None:
-            return "the source is a query"
-        if not source.key or not source.key_unique:
-            return "the key is not backed by a unique index in the source"
+        if why := ranges.unranged(source):
+            return why
         return MysqlCsv(list(source.selectable.c), dest.table, source.key).unfit
 
     def prepare(self) -> None:
@@ -72,15 +66,6 @@ class PgToMysqlRelay(RelayMover):
         self.ranges = KeyRanges(self.source)
         self.csv = MysqlCsv(list(self.source.selectable.c), self.dest.table, self.source.key)
         self.loader = self.dest.load_writer(mysql_csv.FIELDS, self.csv.hexed)
-        self.rows = RowMover(
-            self.source,
-            self.dest,
-            self.statements,
-            self.uid,
-            self.epoch,
-            fenced=self.fenced,
-            before_write=self.before_write,
-        )
         self.by_rows = False  # the server refused LOAD DATA LOCAL: the row path from now on
 
     def move(self, before: Checkpoint, batch_size: int, retries: int) -> Moved:
@@ -113,7 +98,7 @@ class PgToMysqlRelay(RelayMover):
             raise classify(exc, doing) from None
         except _PsycopgError as exc:  # a raw cursor: classified like every read error
             raise classify(as_driver_error(exc, "COPY"), doing) from None
-        return Fetched(after, upper, more, data, rows, len(data))
+        return Fetched(upper, more, data, rows, len(data))
 
     def store(self, fetched: Fetched, before: Checkpoint, retries: int) -> Moved:
         after = before.advance(fetched.upper, fetched.rows, retries)
@@ -124,18 +109,18 @@ class PgToMysqlRelay(RelayMover):
                 if self.fenced and not dest_state.advance(
                     conn, self.uid, self.epoch, before, after
                 ):
-                    raise _AlreadyWritten
+                    raise AlreadyWritten
                 try:
                     self.loader.load(conn, fetched.data, fetched.rows)
                 except sa.exc.DBAPIError:
                     raise
                 except Exception as exc:
-                    if hasattr(exc, "sqlstate") or _errno(exc) is not None:  # PyMySQL's own
+                    if is_driver_error(exc):  # PyMySQL's own, on the raw cursor
                         raise as_driver_error(exc, "LOAD DATA") from exc
                     raise
                 faults.strike(Point.DEST_WRITE)  # tests only: fails before the commit
             faults.strike(Point.DEST_ACK)  # tests only: fails after it (its answer lost)
-        except _AlreadyWritten:
+        except AlreadyWritten:
             pass
         except sa.exc.DataError:
             # MariaDB would cut or could not read a value (a warning, see bulk.py): the
@@ -152,10 +137,6 @@ class PgToMysqlRelay(RelayMover):
             self.by_rows = True  # the retry, and every batch after it, INSERTs
             raise refused from None
         return Moved(fetched.rows, after, fetched.more)
-
-
-def _errno(exc: BaseException) -> int | None:
-    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
 
 
 def _rendered(query: sa.Select[Any], dialect: sa.Dialect, cur: Any) -> str:

@@ -24,19 +24,19 @@ from typing import Any
 import sqlalchemy as sa
 from psycopg import Error as _PsycopgError
 from psycopg import sql
-from psycopg.errors import BadCopyFileFormat, DataError, UniqueViolation
+from psycopg.errors import BadCopyFileFormat, DataError
 
 from syncbeat.connectors import faults
-from syncbeat.connectors.destinations import SqlDestination, collisions
+from syncbeat.connectors.destinations import SqlDestination
 from syncbeat.connectors.destinations import state as dest_state
 from syncbeat.connectors.destinations.bulk import pg_stage, pg_upsert_from
-from syncbeat.connectors.failures import as_driver_error, classify
+from syncbeat.connectors.failures import classify
 from syncbeat.connectors.faults import Point
 from syncbeat.connectors.formats import copy_text
-from syncbeat.connectors.sources import SqlSource
+from syncbeat.connectors.sources import SqlSource, ranges
 from syncbeat.connectors.sources.ranges import KeyRanges
 from syncbeat.connectors.typemap import MYSQL
-from syncbeat.engine.movers import Moved, RowMover, staged_on_conflict
+from syncbeat.engine.movers import AlreadyWritten, Moved, copy_failure, staged_on_conflict
 from syncbeat.engine.relay import Fetched, RelayMover
 from syncbeat.vocabulary import urls
 from syncbeat.vocabulary.checkpoint import Checkpoint, Key
@@ -55,10 +55,6 @@ class _Lines:
     why: str = ""
 
 
-class _AlreadyWritten(Exception):
-    """An earlier try of this batch committed (its answer was lost): roll back."""
-
-
 class MysqlToPgRelay(RelayMover):
     name = "mysql-to-pg"
     describe = "MariaDB/MySQL to PostgreSQL COPY text relay"
@@ -71,25 +67,14 @@ class MysqlToPgRelay(RelayMover):
             return ""  # not MariaDB/MySQL to PostgreSQL
         if dest.dialect != "postgresql" or dest.engine.dialect.driver != "psycopg":
             return ""
-        if source.table_name is None:
-            return "the source is a query"
-        if not source.key or not source.key_unique:
-            return "the key is not backed by a unique index in the source"
+        if why := ranges.unranged(source):
+            return why
         return copy_text.unfit(source.columns, dest.table, source.key)
 
     def prepare(self) -> None:
         super().prepare()
         source, dest = self.source, self.dest
         self.ranges = KeyRanges(source)
-        self.rows = RowMover(
-            source,
-            dest,
-            self.statements,
-            self.uid,
-            self.epoch,
-            fenced=self.fenced,
-            before_write=self.before_write,
-        )
         assert source.table_name is not None
         with source.engine.connect() as conn:
             charsets = copy_text.charsets(conn, source.table_name)
@@ -126,7 +111,7 @@ class MysqlToPgRelay(RelayMover):
         except sa.exc.DBAPIError as exc:
             raise classify(exc, f"reading the source {urls.mask(self.source.url)}") from None
         size = len(lines.data) if lines.data is not None else 0
-        return Fetched(after, upper, more, lines, rows, size)
+        return Fetched(upper, more, lines, rows, size)
 
     def _lines(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> tuple[int, _Lines]:
         """The range's row count and its lines: one value, or a line a row if cut."""
@@ -178,14 +163,8 @@ class MysqlToPgRelay(RelayMover):
                 # A value PostgreSQL does not take: the row path names it, as it always
                 # did. (A line of the wrong shape is ours, never hidden that way.)
                 return self._by_rows(before, fetched, retries, type(exc).__name__)
-            if isinstance(exc, UniqueViolation) and self.dest.mode == "upsert":
-                collision = collisions.from_violation(exc, self.dest.table_name)
-                if collision is not None:
-                    raise collision from None
-            raise classify(
-                as_driver_error(exc, "COPY"),
-                f"writing the destination {urls.mask(self.dest.url)}",
-                destination=True,
+            raise copy_failure(
+                self.dest, exc, f"writing the destination {urls.mask(self.dest.url)}"
             ) from None
 
     def _by_rows(self, before: Checkpoint, fetched: Fetched, retries: int, why: str) -> Moved:
@@ -200,7 +179,7 @@ class MysqlToPgRelay(RelayMover):
                 if self.fenced and not dest_state.advance(
                     conn, self.uid, self.epoch, before, after
                 ):
-                    raise _AlreadyWritten
+                    raise AlreadyWritten
                 cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 into = self.target
                 if self.staged:
@@ -220,6 +199,6 @@ class MysqlToPgRelay(RelayMover):
                     cur.execute(pg_upsert_from(self.stage, self.target, self.columns, self.key))
                 faults.strike(Point.DEST_WRITE)  # tests only: fails before the commit
             faults.strike(Point.DEST_ACK)  # tests only: fails after it (its answer lost)
-        except _AlreadyWritten:
+        except AlreadyWritten:
             pass
         return Moved(fetched.rows, after, fetched.more)

@@ -33,24 +33,12 @@ class RowsAheadMover(RelayMover):
     def unfit(source: SqlSource, dest: SqlDestination) -> str | None:
         return "" if source.dialect == "sqlite" else None
 
-    def prepare(self) -> None:
-        super().prepare()
-        self.rows = RowMover(
-            self.source,
-            self.dest,
-            self.statements,
-            self.uid,
-            self.epoch,
-            fenced=self.fenced,
-            before_write=self.before_write,
-        )
-
     def fetch(self, after: Key | None, batch_size: int) -> Fetched | None:
         page = self.rows.read(after, batch_size)
         if not page.rows:
             return None
         # No byte size: Python values are bounded by rows (ROW_BATCH_MAX), not bytes.
-        return Fetched(after, page.last_key or (), page.more, page, len(page.rows), 0)
+        return Fetched(page.last_key or (), page.more, page, len(page.rows), 0)
 
     def store(self, fetched: Fetched, before: Checkpoint, retries: int) -> Moved:
         return self.rows.write(fetched.data, before, retries)

@@ -15,7 +15,7 @@ from syncbeat.connectors.destinations import collisions, state
 from syncbeat.connectors.destinations.bulk import TSV_FIELDS, MysqlLoadWriter, PgCopyWriter
 from syncbeat.connectors.destinations.collations import check_key_columns
 from syncbeat.connectors.destinations.swap import Swap, staging_name
-from syncbeat.connectors.failures import as_driver_error, classify
+from syncbeat.connectors.failures import as_driver_error, classify, errno_of, is_driver_error
 from syncbeat.connectors.faults import Point
 from syncbeat.connectors.keys import Collation
 from syncbeat.connectors.statements import Statements
@@ -358,8 +358,7 @@ class SqlDestination:
         """If ``exc`` is the server refusing LOAD DATA LOCAL: from now on this
         destination writes with INSERT, and the error to retry the batch with (an
         upsert that needs the staging table's collision check fails instead)."""
-        errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        if errno not in _LOCAL_INFILE_REFUSED:
+        if errno_of(exc) not in _LOCAL_INFILE_REFUSED:
             return None
         if self._unique_checks:
             self._refuse_unchecked_upsert()
@@ -383,8 +382,7 @@ class SqlDestination:
             refused = self.load_refused(exc) if isinstance(self._bulk, MysqlLoadWriter) else None
             if refused is not None:
                 raise refused from None
-            errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            if hasattr(exc, "sqlstate") or errno is not None:  # a driver error, unwrapped
+            if is_driver_error(exc):
                 raise as_driver_error(exc, "bulk load") from None
             raise
 

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from syncbeat.connectors.sources.sql import SqlSource
 
 
+def unranged(source: SqlSource) -> str | None:
+    """Why ``source`` cannot be read in key ranges (see the module), or None."""
+    if source.table_name is None:
+        return "the source is a query"
+    if not source.key or not source.key_unique:
+        return "the key is not backed by a unique index in the source"
+    return None
+
+
 class KeyRanges:
     """The key ranges of one opened source: each batch's upper bound, and the
     condition that selects the rows between two bounds."""
