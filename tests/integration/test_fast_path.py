@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from syncbeat import PipelineSpec, RunHooks, Snapshot, Syncbeat
+from tests.support.jobs import plan_paths
+from tests.support.specs import table_copy
 from tests.support.sql import table_rows
 
 ROWS = 3_000
@@ -46,19 +48,15 @@ def _source(url: str, rows: int = ROWS) -> None:
 
 
 def _spec(src: str, dst: str, mode: str, batch_size: int | None = 400) -> PipelineSpec:
-    return PipelineSpec(
-        name=f"items-{mode}",
-        source_url=src,
-        source_table="items",
-        dest_url=dst,
+    return table_copy(
+        f"items-{mode}",
+        src,
+        dst,
+        table="items",
         dest_table="items",
         mode=mode,
         batch_size=batch_size,
     )
-
-
-def _paths(sb: Syncbeat, job_id: int) -> list[str]:
-    return [e.data["path"] for e in sb.events(job_id, limit=1000) if e.kind == "plan" and e.data]
 
 
 KEY = ["region", "id"]
@@ -72,7 +70,7 @@ def test_every_mode_uses_the_copy_path_and_copies_every_value(
     for mode in ("append", "upsert", "replace"):
         job, outcome = sb.sync(_spec(pg_url, pg_url2, mode))
         assert outcome.status == "completed", outcome.message
-        assert _paths(sb, job.id) == ["pg-copy"], mode
+        assert plan_paths(sb, job.id) == ["pg-copy"], mode
         assert job.rows_done == ROWS
         expected = table_rows(pg_url, "items", KEY)
         got = table_rows(pg_url2, "items", KEY)
@@ -99,7 +97,7 @@ def test_upsert_updates_changed_rows_and_adds_new_ones(
     engine.dispose()
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "upsert"))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["pg-copy"]
+    assert plan_paths(sb, job.id) == ["pg-copy"]
     assert table_rows(pg_url2, "items", KEY) == table_rows(pg_url, "items", KEY)
     sb.close()
 
@@ -121,7 +119,7 @@ def test_an_interrupted_append_resumes_without_a_duplicate(
     assert 0 < job.rows_done < ROWS
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "append"))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["pg-copy", "pg-copy"]
+    assert plan_paths(sb, job.id) == ["pg-copy", "pg-copy"]
     resumed = [e for e in sb.events(job.id, limit=1000) if e.kind == "resumed"]
     assert resumed and resumed[0].data and resumed[0].data["rows_done"] == 1_200
     assert table_rows(pg_url2, "items", KEY) == table_rows(pg_url, "items", KEY)
@@ -139,7 +137,7 @@ def test_different_column_types_fall_back_to_the_generic_path(
     sb = Syncbeat(store_url)
     job, outcome = sb.sync(_spec(pg_url, pg_url2, "upsert"))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["rows"]
+    assert plan_paths(sb, job.id) == ["rows"]
     plan = next(e for e in sb.events(job.id, limit=1000) if e.kind == "plan")
     assert "column amount is numeric(12,2) in the source" in plan.message
     assert len(table_rows(pg_url2, "items", KEY)) == ROWS

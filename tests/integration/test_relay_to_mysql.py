@@ -20,6 +20,8 @@ from syncbeat.engine import choice
 from syncbeat.engine.movers import RowMover
 from syncbeat.engine.relay_to_mysql import PgToMysqlRelay
 from tests.integration import test_type_fidelity as fidelity
+from tests.support.jobs import events, plan_paths
+from tests.support.specs import table_copy
 from tests.support.sql import engine, execute, query, table_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]
@@ -89,23 +91,15 @@ def _source(url: str, rows: int = ROWS) -> None:
 
 
 def _spec(src: str, dst: str, mode: str = "upsert", batch_size: int | None = 300) -> PipelineSpec:
-    return PipelineSpec(
-        name=f"items-{mode}",
-        source_url=src,
-        source_table="items",
-        dest_url=dst,
+    return table_copy(
+        f"items-{mode}",
+        src,
+        dst,
+        table="items",
         dest_table="items",
         mode=mode,
         batch_size=batch_size,
     )
-
-
-def _plans(sb: Syncbeat, job_id: int) -> list[Any]:
-    return [e for e in sb.events(job_id, limit=1000) if e.kind == "plan" and e.data]
-
-
-def _paths(sb: Syncbeat, job_id: int) -> list[str]:
-    return [e.data["path"] for e in _plans(sb, job_id)]
 
 
 def test_every_mode_takes_the_relay_and_copies_every_value(
@@ -116,8 +110,8 @@ def test_every_mode_takes_the_relay_and_copies_every_value(
     for mode in ("append", "upsert", "replace"):
         job, outcome = sb.sync(_spec(pg_url, mariadb_url, mode))
         assert outcome.status == "completed", outcome.message
-        assert _paths(sb, job.id) == ["pg-to-mysql"], mode
-        assert "relayed into MariaDB/MySQL LOAD DATA" in _plans(sb, job.id)[0].message
+        assert plan_paths(sb, job.id) == ["pg-to-mysql"], mode
+        assert "relayed into MariaDB/MySQL LOAD DATA" in events(sb, job.id, "plan")[0].message
         assert job.rows_done == ROWS
         assert table_rows(mariadb_url, "items", KEY) == table_rows(pg_url, "items", KEY), mode
     # Bytes arrive byte for byte ('' and NULL apart), as the row path's INSERT wrote them.
@@ -140,7 +134,7 @@ def test_upsert_updates_rows_in_place(store_url: str, pg_url: str, mariadb_url: 
     )
     job, outcome = sb.sync(_spec(pg_url, mariadb_url))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["pg-to-mysql"]
+    assert plan_paths(sb, job.id) == ["pg-to-mysql"]
     assert table_rows(mariadb_url, "items", KEY) == table_rows(pg_url, "items", KEY)
     sb.close()
 
@@ -158,7 +152,7 @@ def test_strings_csv_could_confuse_arrive_exactly(
     sb = Syncbeat(store_url)
     job, outcome = sb.sync(_spec(pg_url, mariadb_url, "append", batch_size=7))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["pg-to-mysql"]
+    assert plan_paths(sb, job.id) == ["pg-to-mysql"]
     got = query(mariadb_url, "SELECT id, txt, vch FROM items ORDER BY id")
     assert got == rows
     sb.close()
@@ -175,8 +169,8 @@ def test_a_type_with_no_sql_form_takes_the_row_path_and_says_why(
     sb = Syncbeat(store_url)
     job, outcome = sb.sync(_spec(pg_url, mariadb_url))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["rows"]
-    message = _plans(sb, job.id)[0].message
+    assert plan_paths(sb, job.id) == ["rows"]
+    message = events(sb, job.id, "plan")[0].message
     assert "column span (INTERVAL into" in message, message
     assert "has no SQL form for MariaDB's LOAD DATA" in message
     sb.close()
@@ -191,7 +185,7 @@ def test_a_refused_value_in_a_later_batch_is_named_and_its_batch_not_written(
     job, outcome = sb.sync(_spec(pg_url, mariadb_url, "append"))
     assert outcome.status == "failed"
     assert "column 'ratio' of the row region='south', id=1000" in outcome.message
-    assert _paths(sb, job.id) == ["pg-to-mysql"]
+    assert plan_paths(sb, job.id) == ["pg-to-mysql"]
     # Every batch before it, and nothing of its own.
     assert job.rows_done > 0
     assert query(mariadb_url, "SELECT COUNT(*) FROM items") == [(job.rows_done,)]
@@ -215,7 +209,7 @@ def test_a_resume_from_the_row_paths_checkpoint(
     assert 0 < job.rows_done < ROWS
     job, outcome = sb.sync(_spec(pg_url, mariadb_url, "append"))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["rows", "pg-to-mysql"]
+    assert plan_paths(sb, job.id) == ["rows", "pg-to-mysql"]
     assert table_rows(mariadb_url, "items", KEY) == table_rows(pg_url, "items", KEY)
     sb.close()
 
@@ -232,7 +226,7 @@ def test_a_server_refusing_load_data_leaves_the_batches_to_insert(
     sb = Syncbeat(store_url)
     job, outcome = sb.sync(_spec(pg_url, mariadb_url, "append"))
     assert outcome.status == "completed", outcome.message
-    assert _paths(sb, job.id) == ["pg-to-mysql"]
+    assert plan_paths(sb, job.id) == ["pg-to-mysql"]
     retries = [e.message for e in sb.events(job.id, limit=1000) if e.kind == "retry"]
     assert len(retries) == 1 and "LOAD DATA LOCAL INFILE is disabled" in retries[0], retries
     assert table_rows(mariadb_url, "items", KEY) == table_rows(pg_url, "items", KEY)

@@ -27,6 +27,11 @@ def events(sb: Syncbeat, job_id: int, kind: str | None = None) -> list[EventView
     return [e for e in found if kind is None or e.kind == kind]
 
 
+def plan_paths(sb: Syncbeat, job_id: int) -> list[str]:
+    """The path each run of the job took, from its `plan` events (pg-copy, rows...)."""
+    return [e.data["path"] for e in events(sb, job_id, "plan") if e.data]
+
+
 def kinds(sb: Syncbeat, job_id: int) -> list[str]:
     return [e.kind for e in events(sb, job_id)]
 
